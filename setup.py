@@ -29,5 +29,8 @@ setuptools.setup(
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     entry_points={'console_scripts': console_scripts},
+    classifiers=['Programming Language :: Python :: 3', 'Intended Audience :: Science/Research',
+                 'Topic :: Scientific/Engineering :: Medical Science Apps.', 'License :: OSI Approved :: Apache Software License'],
+    project_urls={'Source': cfg['git_url']},
     zip_safe=False,
 )

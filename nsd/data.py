@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -72,6 +73,11 @@ def _check_n_bins(n_bins):
     if not isinstance(n_bins, (int, np.integer)) or n_bins < 2:
         raise NSDInputError(f'must be an integer >= 2, got {n_bins!r}', key='n_bins')
 
+@functools.lru_cache(maxsize=None)
+def _hann(n_fft:int, dtype:torch.dtype, device:torch.device) -> torch.Tensor:
+    "Periodic Hann window of `n_fft` samples, made once per length, dtype and device."
+    return torch.hann_window(n_fft, periodic=True, dtype=dtype, device=device)
+
 def stft_power(wave:torch.Tensor, # audio `(..., samples)` at 16 kHz
                n_bins:int, # F: one-sided bins (256 female, 512 male)
               ) -> torch.Tensor: # power `(..., time, freq)`, time = ceil(samples / 128)
@@ -80,15 +86,17 @@ def stft_power(wave:torch.Tensor, # audio `(..., samples)` at 16 kHz
     wave = torch.as_tensor(wave)
     if not wave.is_floating_point(): wave = wave.float()
     lead = wave.shape[:-1]
-    x = wave.reshape(-1, wave.shape[-1])  # pack batch: [B*, samples]
+    x = wave.reshape(-1, 1, wave.shape[-1])  # pack batch: [B*, 1, samples]
     n_fft = 2 * n_bins - 1
     if x.shape[-1] <= n_bins - 1:
         raise NSDInputError(f'needs more than {n_bins - 1} samples for F = {n_bins}, got {x.shape[-1]}', key='wave')
-    win = torch.hann_window(n_fft, periodic=True, dtype=x.dtype, device=x.device)
-    X = torch.stft(x, n_fft, hop_length=HOP, win_length=n_fft, window=win, center=True,
-                   pad_mode='reflect', return_complex=True)  # [B*, freq, time]
+    # torch.stft(center=True, pad_mode='reflect') written out: frames as a strided view, then a real FFT along the
+    # last axis, so the result comes out time-major (no transpose) and the backward is a cheaper fold
+    x = torch.nn.functional.pad(x, (n_bins - 1, n_bins - 1), mode='reflect')[:, 0]
+    frames = x.unfold(-1, n_fft, HOP)                                       # [B*, time, n_fft]
+    X = torch.fft.rfft(frames * _hann(n_fft, x.dtype, x.device), dim=-1)    # [B*, time, freq]
     P = X.real.square() + X.imag.square()
-    return P.transpose(-1, -2).reshape(*lead, P.shape[-1], n_bins)  # unpack batch: [..., time, freq]
+    return P.reshape(*lead, P.shape[-2], n_bins)  # unpack batch: [..., time, freq]
 
 # %% ../nbs/00_data.ipynb #6955f610
 def power_to_ndb(power:torch.Tensor, # power spectrogram, any shape

@@ -5,6 +5,7 @@
 # %% ../nbs/02_encoder.ipynb #6e07036e
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -15,8 +16,9 @@ from .data import N_BINS, NSDInputError, check_option, mel_filterbank, ndb_to_po
 from .synthesizer import LOGIT_CHANNELS, LOUDNESS_BIAS_INIT, N_LOGITS, SpeechParams, speech_params_from_logits
 
 # %% auto #0
-__all__ = ['LOUDNESS_SMOOTH_SPAN', 'FORMANT_SMOOTH_SPAN', 'CONV_GAIN', 'GN_GROUPS', 'LEAK', 'WIDTH', 'DROPOUT', 'N_MELS',
-           'NARROW_WIDTHS', 'smoothing_taps', 'smooth_time', 'conv1d', 'conv_block', 'conv_stack', 'SpeechEncoder']
+__all__ = ['LOUDNESS_SMOOTH_SPAN', 'FORMANT_SMOOTH_SPAN', 'SMOOTH_MATMUL_MAX_FRAMES', 'CONV_GAIN', 'GN_GROUPS', 'LEAK', 'WIDTH',
+           'DROPOUT', 'N_MELS', 'NARROW_WIDTHS', 'smoothing_taps', 'smooth_time', 'conv1d', 'conv_block', 'conv_stack',
+           'SpeechEncoder']
 
 # %% ../nbs/02_encoder.ipynb #5d5dec56
 LOUDNESS_SMOOTH_SPAN = 4   # loudness branch: Hann of 4F/256 + 1 taps along time (§4.1)
@@ -28,6 +30,16 @@ def smoothing_taps(n_bins:int, # F, spectrogram bins
     "Length of a time-smoothing Hann window: span·F/256 + 1 taps."
     return span * n_bins // 256 + 1
 
+SMOOTH_MATMUL_MAX_FRAMES = 1024  # up to this many frames smooth_time multiplies by a banded (T, T) matrix
+
+@functools.lru_cache(maxsize=32)
+def _smoothing_matrix(n_frames:int, n_taps:int, dtype:torch.dtype, device:torch.device) -> torch.Tensor:
+    "`(T, T)` banded Toeplitz matrix K[t, s] = w[s − t + N//2]: zero-padded convolution along time as a matmul (cached)."
+    w = torch.hann_window(n_taps, periodic=False, dtype=torch.float64)
+    lag = torch.arange(n_frames)[None, :] - torch.arange(n_frames)[:, None] + n_taps // 2  # s − t + N//2
+    inside = (lag >= 0) & (lag < n_taps)
+    return torch.where(inside, w[lag.clamp(0, n_taps - 1)], torch.zeros(())).to(dtype=dtype, device=device)
+
 def smooth_time(x:torch.Tensor, # `(batch, time, freq)`
                 n_taps:int, # N, odd
                ) -> torch.Tensor: # `(batch, time, freq)`
@@ -36,6 +48,8 @@ def smooth_time(x:torch.Tensor, # `(batch, time, freq)`
         raise NSDInputError(f'must be a positive odd number of taps, got {n_taps}', key='n_taps')
     if x.ndim != 3: raise NSDInputError(f'must have shape (batch, time, freq), got shape {tuple(x.shape)}', key='x')
     b, t, f = x.shape
+    if t <= SMOOTH_MATMUL_MAX_FRAMES:  # one matmul, time-major in and out: faster than B·F single-channel convolutions
+        return _smoothing_matrix(t, n_taps, x.dtype, x.device) @ x
     w = torch.hann_window(n_taps, periodic=False, dtype=x.dtype, device=x.device)
     y = tF.conv1d(x.transpose(1, 2).reshape(b * f, 1, t), w.view(1, 1, -1), padding=n_taps // 2)
     return y.view(b, f, t).transpose(1, 2)
@@ -88,6 +102,7 @@ class SpeechEncoder(nn.Module):
         # loudness on the lightly smoothed spectrogram
         self.loudness = nn.Sequential(conv1d(n_bins, WIDTH, 1), nn.LeakyReLU(LEAK), conv1d(WIDTH, WIDTH, 1),
                                       nn.LeakyReLU(LEAK), conv1d(WIDTH, 1, 1, bias_init=LOUDNESS_BIAS_INIT))
+        nn.init.zeros_(self.loudness[-1].weight)  # every frame starts at softplus(−9), whatever the seed (see above)
         # voicing and f0 features on the spectrogram
         self.narrow = conv_stack(widths)
         self.voicing = conv1d(WIDTH, 1, 1)

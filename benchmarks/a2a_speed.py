@@ -40,7 +40,7 @@ def make_stage(participant:Path, device:str, batch:int, bf16:bool):
     stage = A2AStage(participant, cfg)
     t = cfg.train
     groups = equalized_lr_groups(stage.module, t.lr) if t.equalized_lr else [{'params': list(stage.module.parameters())}]
-    opt = torch.optim.Adam(groups, lr=t.lr, betas=(0.0, t.beta2), eps=t.eps)
+    opt = torch.optim.Adam(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
     stage.module.train()
     return stage, opt
 

@@ -178,7 +178,8 @@ class TrainConfig:
     batch_size: int = 16           # windows per step (reference 16)
     windows_per_epoch: int = 0     # random windows per epoch; 0 = 128 × training trials (the reference's epoch, §1.7)
     lr: float = 0.002              # base learning rate (reference 0.002)
-    beta2: float = 0.99            # Adam β2; β1 is 0 (no momentum) as in the reference
+    beta1: float = 0.0             # Adam β1: 0 (no momentum) in the reference
+    beta2: float = 0.99            # Adam β2
     eps: float = 1e-8              # Adam ε
     equalized_lr: bool = True      # scale conv/linear weight steps by √2/√fan_in (the reference's LREQAdam)
     seed: int = 0                  # seeds initialisation, window sampling, dropout and synthesizer noise
@@ -243,7 +244,7 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
     ckpt_path = out / 'checkpoint_last.pt'
     module = stage.module
     opt_groups = equalized_lr_groups(module, cfg.lr) if cfg.equalized_lr else [{'params': [p for p in module.parameters() if p.requires_grad]}]
-    opt = torch.optim.Adam(opt_groups, lr=cfg.lr, betas=(0.0, cfg.beta2), eps=cfg.eps)
+    opt = torch.optim.Adam(opt_groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
     start = 0
     if resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)

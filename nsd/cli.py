@@ -75,7 +75,7 @@ def run_demo(out:Path, # output folder for the report, figures and audio
     import matplotlib; matplotlib.use('Agg')
     import nsd
     from nsd.data import validate_participant, summary_line, ndb_to_power
-    from nsd.training import A2AConfig, A2ALoss, TrainConfig, train_a2a, plot_reconstruction, read_log
+    from nsd.training import A2AConfig, A2ALoss, TrainConfig, resolve_device, train_a2a, plot_reconstruction, read_log
     from nsd.metrics import griffin_lim, evaluate_wav_pair
     from nsd.contamination import run_contamination
     ex = Path(nsd.__file__).resolve().parents[1] / 'example_data'
@@ -121,7 +121,7 @@ def run_demo(out:Path, # output folder for the report, figures and audio
 ```
 
 ## 2. Stage 1 (a2a, speech auto-encoder) on SIM01
-{epochs} epochs x {steps} steps of 16 windows on `{cfg.train.device}` (learning rate 0.01 and Praat pitch supervision on voiced frames, to make a short run count); {summary['a2a_windows_per_s']:.0f} training windows/s.
+{epochs} epochs x {steps} steps of 16 windows on `{resolve_device(cfg.train.device)}` (learning rate 0.01 and Praat pitch supervision on voiced frames, to make a short run count); {summary['a2a_windows_per_s']:.0f} training windows/s.
 
 | test trials | PCC (ndB, per trial) | mel PCC | baseline PCC (mean spectrogram) | baseline mel PCC |
 |---|---|---|---|---|

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 import nsd
-from nsd.training import A2AConfig, A2AStage, TrainConfig, equalized_lr_groups
+from nsd.training import A2AConfig, A2AStage, TrainConfig, make_optimizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth_speed  # noqa: E402  (the synthesizer-alone timing)
@@ -38,9 +38,7 @@ def make_stage(participant:Path, device:str, batch:int, bf16:bool):
     "An `A2AStage` and the optimiser `fit` would build for it."
     cfg = A2AConfig(train=TrainConfig(batch_size=batch, device=device, bf16=bf16, progress=False))
     stage = A2AStage(participant, cfg)
-    t = cfg.train
-    groups = equalized_lr_groups(stage.module, t.lr) if t.equalized_lr else [{'params': list(stage.module.parameters())}]
-    opt = torch.optim.Adam(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
+    opt = make_optimizer(stage.module, cfg.train)
     stage.module.train()
     return stage, opt
 

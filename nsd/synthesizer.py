@@ -436,13 +436,17 @@ def learned_envelopes(freqs_hz:torch.Tensor, # `(n_freqs,)` Hz
 def formant_envelope(freqs_hz:torch.Tensor, # `(n_freqs,)` or `(batch, time, n_freqs)`, Hz
                      centres_hz:torch.Tensor, # `(batch, time, K)`
                      bandwidths_hz:torch.Tensor, # `(batch, time, K)`
-                     amps:torch.Tensor, # `(batch, time, K)`
+                     amps:torch.Tensor, # `(batch, time, K)`, or `(batch, time, K, C)`: C sets of amplitudes at once
                      profile:torch.Tensor|None=None, # `(K, M)`; None: Gaussian
-                    ) -> torch.Tensor: # `(batch, time, n_freqs)`
-    "Spectral envelope E = Σ_k A_k G_k(f)."
+                    ) -> torch.Tensor: # `(batch, time, n_freqs)`, or `(batch, time, n_freqs, C)`
+    "Spectral envelope E = Σ_k A_k G_k(f); learned filters at the spectrogram's bins take the fused path."
+    one = amps.ndim == centres_hz.ndim
+    a = amps[..., None] if one else amps
     if profile is not None and freqs_hz.ndim == 1:
-        return learned_envelopes(freqs_hz, centres_hz, bandwidths_hz, amps[..., None], profile)[..., 0]
-    return torch.einsum('btfk,btk->btf', formant_filters(freqs_hz, centres_hz, bandwidths_hz, profile), amps)
+        E = learned_envelopes(freqs_hz, centres_hz, bandwidths_hz, a, profile)
+    else:
+        E = torch.einsum('btfk,btkc->btfc', formant_filters(freqs_hz.to(centres_hz.dtype), centres_hz, bandwidths_hz, profile), a)
+    return E[..., 0] if one else E
 
 # %% ../nbs/01_synthesizer.ipynb #0e2c9686
 FILTER_SHAPES = ('gaussian', 'learned')
@@ -610,12 +614,8 @@ class SpeechSynthesizer(nn.Module):
             centres = torch.cat([centres, 250 * d[0] * ones], -1)
             widths = torch.cat([widths, REFERENCE_WIDTH_TO_HALF_POWER * (250 * d[1] + 50) * ones], -1)
             amps_h, amps_n = torch.cat([amps_h, d[2] * ones], -1), torch.cat([amps_n, 0 * ones], -1)
-        amps, profile = torch.stack([amps_h, amps_n], -1), self.filter_profiles()  # (B, T, K, 2)
-        if profile is not None and freqs_hz.ndim == 1:  # the spectrogram's bins: the fused path
-            E = learned_envelopes(freqs_hz, centres, widths, amps, profile).to(params.dtype)
-        else:
-            G = formant_filters(freqs_hz.to(params.dtype), centres, widths, profile)  # (B, T, n, K)
-            E = torch.einsum('btfk,btkc->btfc', G, amps)
+        E = formant_envelope(freqs_hz, centres, widths, torch.stack([amps_h, amps_n], -1), self.filter_profiles())
+        E = E.to(params.dtype)  # (B, T, n, 2); the fused path computes in float32 also under autocast
         return E[..., 0], E[..., 1]
 
     def background_source(self, eps:torch.Tensor, # `(batch, samples)` N(0, 1)

@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'config_from_dict', 'config_to_dict', 'with_overrides', 'save_config', 'load_config', 'equalized_lr_groups',
            'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'TrainConfig', 'TrainingDiverged',
-           'resolve_device', 'split_trials', 'seed_everything', 'read_log', 'fit', 'A2ALoss', 'reference_mel_weights',
-           'supervision_fade', 'a2a_loss', 'A2AConfig', 'A2AStage', 'train_a2a', 'load_a2a_run', 'plot_reconstruction']
+           'resolve_device', 'split_trials', 'make_optimizer', 'seed_everything', 'read_log', 'fit', 'A2ALoss',
+           'reference_mel_weights', 'supervision_fade', 'a2a_loss', 'A2AConfig', 'A2AStage', 'train_a2a',
+           'load_a2a_run', 'plot_reconstruction']
 
 # %% ../nbs/04_training.ipynb #8a62b902
 def _field_types(cls):
@@ -212,6 +213,13 @@ def split_trials(participant, # an open `Participant`
         return word_kfold_split(participant.labels, int(parts[1]), int(parts[2]), seed=seed)
     raise NSDInputError(f"must be 'original' or 'kfold:K:I' (e.g. kfold:5:0), got {split!r}", key='split')
 
+def make_optimizer(module:nn.Module, # the trainable model
+                   cfg:TrainConfig, # lr, betas, eps, equalized_lr
+                  ) -> torch.optim.Adam:
+    "The optimiser every stage trains with: Adam, with equalised learning rates if the config asks for them."
+    groups = equalized_lr_groups(module, cfg.lr) if cfg.equalized_lr else [{'params': [p for p in module.parameters() if p.requires_grad]}]
+    return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+
 def seed_everything(seed:int):
     "Seed torch (CPU and CUDA) and numpy's legacy global generator."
     torch.manual_seed(seed); np.random.seed(seed % 2**32)
@@ -243,8 +251,7 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
     full_config = full_config if full_config is not None else config_to_dict(cfg)
     ckpt_path = out / 'checkpoint_last.pt'
     module = stage.module
-    opt_groups = equalized_lr_groups(module, cfg.lr) if cfg.equalized_lr else [{'params': [p for p in module.parameters() if p.requires_grad]}]
-    opt = torch.optim.Adam(opt_groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+    opt = make_optimizer(module, cfg)
     start = 0
     if resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)

@@ -6,6 +6,8 @@ detached loss sums `fit` keeps. Warm-up steps are left out; the figure is the me
 Participants default to the shipped SIM01 (female, F = 256) and SIM02 (male, F = 512). CPU runs use
 `--threads` torch threads (2 by default); on CUDA each case also runs with bf16 autocast
 (`TrainConfig(bf16=True)`) and peak memory is reported (`torch.cuda.max_memory_allocated`).
+As `fit` does on a CPU, glibc malloc is first told to keep freed memory (`tune_cpu_allocator`); run with
+`NSD_TUNE_MALLOC=0` for the untuned figures (the header says which).
 The synthesizer alone (forward + backward, `benchmarks/synth_speed.py`) is timed for the same grid.
 The load average (`os.getloadavg`) is recorded with every row: on a shared 2-core machine a load
 above 2 slows the 2-thread figures a lot; compare before/after at `--threads 1` then.
@@ -20,7 +22,7 @@ from pathlib import Path
 import torch
 
 import nsd
-from nsd.training import A2AConfig, A2AStage, TrainConfig, make_optimizer
+from nsd.training import A2AConfig, A2AStage, TrainConfig, make_optimizer, tune_cpu_allocator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth_speed  # noqa: E402  (the synthesizer-alone timing)
@@ -89,10 +91,11 @@ def fmt_row(what, name, device, batch, bf16, r):
             f"| {r['load'][0]:.2f} → {r['load'][1]:.2f} |")
 
 
-def header(threads:int) -> str:
+def header(threads:int, malloc_tuned:bool) -> str:
     gpu = f', GPU {torch.cuda.get_device_name()}' if torch.cuda.is_available() else ', no GPU'
     return (f"{datetime.datetime.now().isoformat(timespec='minutes')}; {platform.node()}: {platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} CPUs visible{gpu}; torch {torch.__version__}, {threads} CPU thread(s); Python {platform.python_version()}")
+            f"{os.cpu_count()} CPUs visible{gpu}; torch {torch.__version__}, {threads} CPU thread(s); Python {platform.python_version()}; "
+            f"glibc malloc {'tuned (tune_cpu_allocator)' if malloc_tuned else 'untuned'}")
 
 
 def write_section(path:Path, label:str, text:str):
@@ -126,7 +129,8 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     devices = a.device or (['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
-    lines = [header(a.threads), '', f'median of {a.repeats} steps after {a.warmup} warm-up', '',
+    tuned = 'cpu' in devices and tune_cpu_allocator()
+    lines = [header(a.threads, tuned), '', f'median of {a.repeats} steps after {a.warmup} warm-up', '',
              '| what | participant | device | precision | B | ms / step | windows / s | peak GPU GiB | load |',
              '|---|---|---|---|---|---|---|---|---|']
     print('\n'.join(lines), flush=True)

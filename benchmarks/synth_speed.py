@@ -56,8 +56,11 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     devices = ([] if a.no_cpu else ['cpu']) + (['cuda'] if torch.cuda.is_available() else [])
+    from nsd.training import tune_cpu_allocator  # as fit does on a CPU; NSD_TUNE_MALLOC=0 for the untuned figures
+    tuned = 'cpu' in devices and tune_cpu_allocator()
     print(f'torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, '
-          f'{a.threads} torch threads' + (f', GPU {torch.cuda.get_device_name()}' if torch.cuda.is_available() else ', no GPU'))
+          f'{a.threads} torch threads' + (f', GPU {torch.cuda.get_device_name()}' if torch.cuda.is_available() else ', no GPU')
+          + f", glibc malloc {'tuned' if tuned else 'untuned'}")
     if hasattr(os, 'getloadavg'): print(f'load average before: {os.getloadavg()[0]:.2f}')
     print(f'filter shape: {a.filter_shape}; T = 128 frames; median of {a.repeats} steps after {a.warmup} warm-up\n')
     print('| device | B | F | ms / step (fwd+bwd) | windows / s | peak GPU memory (GiB) |')

@@ -51,7 +51,7 @@ from nsd.data import (AUDIO_SR, HOP, N_BINS, ParticipantMeta, TrialBank, audio_s
                       validate_participant, write_participant)
 from nsd.metrics import (REF_FLOOR_POWER, griffin_lim, mel_triangles, pcc_mel, pcc_mel64_db, read_wav,
                          spectrogram_pcc, stoi, stoi_plus)
-from nsd.training import A2AConfig, A2ALoss, A2AStage, TrainConfig, load_checkpoint, read_log, train_a2a
+from nsd.training import A2AConfig, A2ALoss, A2AStage, TrainConfig, load_checkpoint, read_log, train_a2a, trained_weights
 
 TRIAL = 16384            # samples per demo trial (128 frames)
 GAP_FRAMES = 96          # noise-filled frames between trials (and before the first / after the last)
@@ -264,7 +264,7 @@ def evaluate_run(built:dict, run_dir:Path, cfg:A2AConfig, voices:list, gl_iters:
     if not np.array_equal(out['trial'], b_test['trial'].numpy()) or not np.allclose(out['spec'], b_test['spec'].numpy()):
         raise RuntimeError(f'{run_dir}: test_outputs.npz does not match the participant\'s evaluation windows')
     stage = A2AStage(built['path'], cfg)             # the trained model, for the training trials
-    stage.module.load_state_dict(load_checkpoint(run_dir / 'checkpoint_last.pt')['module']); stage.module.eval()
+    stage.module.load_state_dict(trained_weights(load_checkpoint(run_dir / 'checkpoint_last.pt'))); stage.module.eval()  # EMA if kept
     b_train = bank.eval_windows(bank.train_trials)
     r = stage.reconstruct(b_train['spec'])
     rec_train = r['rec'] if isinstance(r, dict) else r[1]   # (params, rec, rec_denoise) in older nsd
@@ -347,7 +347,8 @@ def write_report(path:Path, args, runs:list, results:dict, voices:list, wall_s:f
     L += [f'- grouping: `{args.grouping}` (one participant file and one a2a model per '
           f'{"sex: voices of that sex pooled" if args.grouping == "sex" else "voice"})',
           f'- training: {r0.train.epochs} epochs x {runs[0]["steps_per_epoch"]} steps = {runs[0]["steps"]} steps per model, batch {r0.train.batch_size}, '
-          f'lr {r0.train.lr}, Adam beta1 {r0.train.beta1} / beta2 {r0.train.beta2}, equalised lr {r0.train.equalized_lr}, seed {r0.train.seed}',
+          f'lr {r0.train.lr}, Adam beta1 {r0.train.beta1} / beta2 {r0.train.beta2}, equalised lr {r0.train.equalized_lr}, seed {r0.train.seed}, '
+          f'weights evaluated: {f"EMA, half-life {r0.train.ema_halflife:g} windows" if r0.train.ema_halflife > 0 else "last iterate (no EMA)"}',
           f'- loss: reference a2a weights (`A2ALoss()` defaults), Praat formant supervision {r0.loss.formant_supervision} '
           f'(faded out over the middle third of the epochs), Praat pitch supervision {r0.loss.pitch_supervision} (voiced frames only: {r0.loss.fix_pitch_unvoiced})',
           f'- synthesizer: `SynthConfig` defaults (learned filters, background-noise branch on); Griffin-Lim {args.gl_iters} iterations (fast GL, momentum 0.99)',
@@ -440,6 +441,7 @@ def main(argv=None) -> int:
     ap.add_argument('--epochs', type=int, default=12, help='epochs the steps are spread over (sets the supervision fade)')
     ap.add_argument('--lr', type=float, default=0.01)
     ap.add_argument('--beta1', type=float, default=0.0, help='Adam beta1 (0 in the reference)')
+    ap.add_argument('--ema-halflife', type=float, default=0.0, help='windows; > 0 evaluates an EMA of the weights (TrainConfig.ema_halflife)')
     ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'auto'")
     ap.add_argument('--threads', type=int, default=2, help='torch CPU threads')
@@ -484,7 +486,7 @@ def main(argv=None) -> int:
             log.info('%s: %s', name, ' '.join(f'{k}={built[k]}' for k in ('n_frames', 'n_train', 'n_test', 'audio_scale')))
             spe = max(1, math.ceil(args.steps / args.epochs))
             cfg = A2AConfig(train=TrainConfig(epochs=args.epochs, batch_size=args.batch, windows_per_epoch=spe * args.batch,
-                                              lr=args.lr, beta1=args.beta1, device=args.device, seed=args.seed, eval_every=max(1, args.epochs // 4),
+                                              lr=args.lr, beta1=args.beta1, ema_halflife=args.ema_halflife, device=args.device, seed=args.seed, eval_every=max(1, args.epochs // 4),
                                               progress=args.progress),
                             loss=A2ALoss(formant_supervision=not args.no_formant_supervision,
                                          pitch_supervision=not args.no_pitch_supervision,

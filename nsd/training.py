@@ -5,6 +5,7 @@
 # %% ../nbs/04_training.ipynb #e143df4e
 from __future__ import annotations
 
+import contextlib
 import csv
 import ctypes
 import dataclasses
@@ -35,9 +36,9 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'config_from_dict', 'config_to_dict', 'with_overrides', 'save_config', 'load_config', 'equalized_lr_groups',
            'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'TrainConfig', 'TrainingDiverged',
-           'resolve_device', 'tune_cpu_allocator', 'split_trials', 'make_optimizer', 'seed_everything', 'read_log',
-           'fit', 'A2ALoss', 'reference_mel_weights', 'supervision_fade', 'a2a_loss', 'A2AConfig', 'A2AStage',
-           'train_a2a', 'load_a2a_run', 'plot_reconstruction']
+           'resolve_device', 'tune_cpu_allocator', 'split_trials', 'make_optimizer', 'seed_everything', 'WeightEMA',
+           'trained_weights', 'read_log', 'fit', 'A2ALoss', 'reference_mel_weights', 'supervision_fade', 'a2a_loss',
+           'A2AConfig', 'A2AStage', 'train_a2a', 'load_a2a_run', 'plot_reconstruction']
 
 # %% ../nbs/04_training.ipynb #8a62b902
 def _field_types(cls):
@@ -193,6 +194,7 @@ class TrainConfig:
     log_every: int = 50            # steps between host syncs (progress, non-finite check)
     progress: bool = True          # show a tqdm progress bar
     split: str = 'original'        # 'original' (the last test trials of each task) or 'kfold:K:I' (word k-fold, fold I of K)
+    ema_halflife: float = 0.0      # windows; > 0: evaluate and export an EMA of the weights (the reference keeps one at 10 000, unused)
 
 class TrainingDiverged(RuntimeError):
     "The loss became NaN or infinite; the message names the epoch, steps and loss terms."
@@ -243,6 +245,49 @@ def seed_everything(seed:int):
     torch.manual_seed(seed); np.random.seed(seed % 2**32)
 
 # %% ../nbs/04_training.ipynb #54c6bc44
+class WeightEMA:
+    "Exponential moving average of a module's trainable parameters: p̄ ← p̄ + (1 − β)(p − p̄) after each step."
+    def __init__(self, module:nn.Module, # the model being trained
+                 halflife_windows:float, # windows after which an old weight counts half
+                 batch_size:int, # windows per step: β = 0.5^(batch_size / halflife_windows)
+                ):
+        if not (isinstance(halflife_windows, (int, float)) and halflife_windows > 0):
+            raise NSDInputError(f'must be a positive number of windows, got {halflife_windows!r}', key='ema_halflife')
+        self.beta = 0.5 ** (batch_size / halflife_windows)
+        named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        self.names, self.live = [n for n, _ in named], [p for _, p in named]
+        self.avg = [p.detach().clone() for p in self.live]
+
+    @torch.no_grad()
+    def update(self):
+        "One step of the average (call after the optimiser's step)."
+        torch._foreach_lerp_(self.avg, self.live, 1 - self.beta)
+
+    def state_dict(self) -> dict: return dict(zip(self.names, self.avg))
+    def load_state_dict(self, state:dict):
+        if sorted(state) != sorted(self.names):
+            raise NSDInputError('holds an EMA of other parameters than the model\'s', key='ema')
+        with torch.no_grad():
+            for n, a in zip(self.names, self.avg): a.copy_(state[n])
+
+    @contextlib.contextmanager
+    def applied(self):
+        "The averaged weights in the module for the duration of the block (evaluation), the live ones back after."
+        with torch.no_grad():
+            saved = [p.detach().clone() for p in self.live]
+            for p, a in zip(self.live, self.avg): p.copy_(a)
+        try: yield
+        finally:
+            with torch.no_grad():
+                for p, s in zip(self.live, saved): p.copy_(s)
+
+def trained_weights(checkpoint:dict, # from `load_checkpoint`
+                   ) -> dict: # a state dict for the run's module
+    "The weights a run evaluated and exports: its EMA where it kept one, else the live weights."
+    sd = dict(checkpoint['module'])
+    sd.update(checkpoint.get('ema') or {})
+    return sd
+
 def _append_log(out:Path, row:dict):
     with open(out / 'log.jsonl', 'a') as f: f.write(json.dumps(row) + '\n')
     path, new = out / 'log.csv', not (out / 'log.csv').exists()
@@ -270,6 +315,7 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
     ckpt_path = out / 'checkpoint_last.pt'
     module = stage.module
     opt = make_optimizer(module, cfg)
+    ema = WeightEMA(module, cfg.ema_halflife, cfg.batch_size) if cfg.ema_halflife > 0 else None
     start = 0
     if resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
@@ -278,6 +324,7 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
             raise NSDInputError(f"holds a run with another configuration (differs in: {', '.join(diff)}); "
                                 'choose a new output folder or start afresh without resume', out, 'config')
         module.load_state_dict(ck['module']); opt.load_state_dict(ck['optimizer'])
+        if ema is not None: ema.load_state_dict(ck['ema'])
         set_rng_state(ck['rng'], stage.generators)
         start = ck['epoch'] + 1
         log.info('resuming %s from epoch %d', out, start)
@@ -300,6 +347,7 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
             opt.zero_grad(set_to_none=True)
             total.float().backward()
             opt.step()
+            if ema is not None: ema.update()
             with torch.no_grad():
                 bad |= ~torch.isfinite(total.detach())
                 for k, v in {'loss': total, **terms}.items():
@@ -320,10 +368,12 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
                **{f'train_{k}': float(v) / n_steps for k, v in sums.items()}}
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
             module.eval()
-            row.update({f'test_{k}': v for k, v in stage.evaluate(epoch, out).items()})
+            with ema.applied() if ema is not None else contextlib.nullcontext():
+                row.update({f'test_{k}': v for k, v in stage.evaluate(epoch, out).items()})
         _append_log(out, row)
         save_checkpoint(ckpt_path, module=module.state_dict(), optimizer=opt.state_dict(),
-                        rng=rng_state(stage.generators), epoch=epoch, config=full_config)
+                        rng=rng_state(stage.generators), epoch=epoch, config=full_config,
+                        **({'ema': ema.state_dict()} if ema is not None else {}))
         log.info('epoch %d: %s', epoch + 1, row)
         if stop_after_epoch is not None and epoch >= stop_after_epoch: break
     return read_log(out)
@@ -499,7 +549,7 @@ def train_a2a(participant, # participant `.h5`
 def load_a2a_run(run_dir, # folder of a finished (or interrupted) a2a run
                  device='cpu',
                 ) -> tuple: # (SpeechEncoder, SpeechSynthesizer, A2AConfig), in eval mode
-    "Rebuild the trained speech encoder and synthesizer of an a2a run from `checkpoint_last.pt`."
+    "Rebuild the trained speech encoder and synthesizer of an a2a run from `checkpoint_last.pt` (its EMA weights if it kept them)."
     ck = load_checkpoint(Path(run_dir) / 'checkpoint_last.pt', map_location=device)
     conf = ck['config']
     if conf.get('stage') != 'a2a': raise NSDInputError(f"is not an a2a checkpoint (stage {conf.get('stage')!r})", Path(run_dir) / 'checkpoint_last.pt', 'stage')
@@ -507,7 +557,7 @@ def load_a2a_run(run_dir, # folder of a finished (or interrupted) a2a run
     enc = SpeechEncoder(cfg.synth.sex, cfg.synth.n_bins)
     syn = SpeechSynthesizer(cfg.synth)
     module = nn.ModuleDict({'encoder': enc, 'synthesizer': syn})
-    module.load_state_dict(ck['module'])
+    module.load_state_dict(trained_weights(ck))
     return enc.to(device).eval(), syn.to(device).eval(), cfg
 
 # %% ../nbs/04_training.ipynb #5b014f52

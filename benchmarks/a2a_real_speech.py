@@ -347,7 +347,7 @@ def write_report(path:Path, args, runs:list, results:dict, voices:list, wall_s:f
     L += [f'- grouping: `{args.grouping}` (one participant file and one a2a model per '
           f'{"sex: voices of that sex pooled" if args.grouping == "sex" else "voice"})',
           f'- training: {r0.train.epochs} epochs x {runs[0]["steps_per_epoch"]} steps = {runs[0]["steps"]} steps per model, batch {r0.train.batch_size}, '
-          f'lr {r0.train.lr}, Adam beta1 {r0.train.beta1} / beta2 {r0.train.beta2}, equalised lr {r0.train.equalized_lr}, seed {r0.train.seed}, '
+          f'lr {r0.train.lr} ({r0.train.lr_schedule}), Adam beta1 {r0.train.beta1} / beta2 {r0.train.beta2}, equalised lr {r0.train.equalized_lr}, seed {r0.train.seed}, '
           f'weights evaluated: {f"EMA, half-life {r0.train.ema_halflife:g} windows" if r0.train.ema_halflife > 0 else "last iterate (no EMA)"}',
           f'- loss: reference a2a weights (`A2ALoss()` defaults), Praat formant supervision {r0.loss.formant_supervision} '
           f'(faded out over the middle third of the epochs), Praat pitch supervision {r0.loss.pitch_supervision} (voiced frames only: {r0.loss.fix_pitch_unvoiced})',
@@ -441,6 +441,7 @@ def main(argv=None) -> int:
     ap.add_argument('--epochs', type=int, default=12, help='epochs the steps are spread over (sets the supervision fade)')
     ap.add_argument('--lr', type=float, default=0.01)
     ap.add_argument('--beta1', type=float, default=0.0, help='Adam beta1 (0 in the reference)')
+    ap.add_argument('--lr-schedule', default='constant', choices=('constant', 'cosine'), help='TrainConfig.lr_schedule')
     ap.add_argument('--ema-halflife', type=float, default=0.0, help='windows; > 0 evaluates an EMA of the weights (TrainConfig.ema_halflife)')
     ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'auto'")
@@ -486,7 +487,7 @@ def main(argv=None) -> int:
             log.info('%s: %s', name, ' '.join(f'{k}={built[k]}' for k in ('n_frames', 'n_train', 'n_test', 'audio_scale')))
             spe = max(1, math.ceil(args.steps / args.epochs))
             cfg = A2AConfig(train=TrainConfig(epochs=args.epochs, batch_size=args.batch, windows_per_epoch=spe * args.batch,
-                                              lr=args.lr, beta1=args.beta1, ema_halflife=args.ema_halflife, device=args.device, seed=args.seed, eval_every=max(1, args.epochs // 4),
+                                              lr=args.lr, lr_schedule=args.lr_schedule, beta1=args.beta1, ema_halflife=args.ema_halflife, device=args.device, seed=args.seed, eval_every=max(1, args.epochs // 4),
                                               progress=args.progress),
                             loss=A2ALoss(formant_supervision=not args.no_formant_supervision,
                                          pitch_supervision=not args.no_pitch_supervision,

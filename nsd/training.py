@@ -25,7 +25,7 @@ import torch
 import yaml
 from torch import nn
 
-from .data import (NSDInputError, WINDOW_FRAMES, TrialBank, load_participant, mel_filterbank, ndb_to_power,
+from .data import (NSDInputError, check_option, WINDOW_FRAMES, TrialBank, load_participant, mel_filterbank, ndb_to_power,
                       original_split, power_to_ndb, word_kfold_split)
 from .encoder import SpeechEncoder
 from .metrics import pcc_mel, spectrogram_pcc
@@ -34,11 +34,11 @@ from .synthesizer import SpeechSynthesizer, SynthConfig, to_ndb
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'config_from_dict', 'config_to_dict', 'with_overrides', 'save_config', 'load_config', 'equalized_lr_groups',
-           'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'TrainConfig', 'TrainingDiverged',
-           'resolve_device', 'tune_cpu_allocator', 'split_trials', 'make_optimizer', 'seed_everything', 'WeightEMA',
-           'trained_weights', 'read_log', 'fit', 'A2ALoss', 'reference_mel_weights', 'supervision_fade', 'a2a_loss',
-           'A2AConfig', 'A2AStage', 'train_a2a', 'load_a2a_run', 'plot_reconstruction']
+__all__ = ['log', 'LR_SCHEDULES', 'config_from_dict', 'config_to_dict', 'with_overrides', 'save_config', 'load_config',
+           'equalized_lr_groups', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'TrainConfig',
+           'TrainingDiverged', 'resolve_device', 'tune_cpu_allocator', 'split_trials', 'lr_factor', 'make_optimizer',
+           'seed_everything', 'WeightEMA', 'trained_weights', 'read_log', 'fit', 'A2ALoss', 'reference_mel_weights',
+           'supervision_fade', 'a2a_loss', 'A2AConfig', 'A2AStage', 'train_a2a', 'load_a2a_run', 'plot_reconstruction']
 
 # %% ../nbs/04_training.ipynb #8a62b902
 def _field_types(cls):
@@ -183,6 +183,7 @@ class TrainConfig:
     batch_size: int = 16           # windows per step (reference 16)
     windows_per_epoch: int = 0     # random windows per epoch; 0 = 128 × training trials (the reference's epoch, §1.7)
     lr: float = 0.002              # base learning rate (reference 0.002)
+    lr_schedule: str = 'constant'  # 'constant' (the reference) or 'cosine' (half a cosine from lr down to 0 over the run)
     beta1: float = 0.0             # Adam β1: 0 (no momentum) in the reference
     beta2: float = 0.99            # Adam β2
     eps: float = 1e-8              # Adam ε
@@ -232,6 +233,17 @@ def split_trials(participant, # an open `Participant`
     if len(parts) == 3 and parts[0] == 'kfold' and parts[1].isdigit() and parts[2].isdigit():
         return word_kfold_split(participant.labels, int(parts[1]), int(parts[2]), seed=seed)
     raise NSDInputError(f"must be 'original' or 'kfold:K:I' (e.g. kfold:5:0), got {split!r}", key='split')
+
+LR_SCHEDULES = ('constant', 'cosine')
+
+def lr_factor(schedule:str, # one of LR_SCHEDULES
+              step:int, # steps done so far in the whole run
+              total_steps:int, # steps of the whole run
+             ) -> float: # multiplies every parameter group's base learning rate
+    "The learning-rate schedule: 1 throughout ('constant'), or ½(1 + cos(π·step/total)) ('cosine')."
+    check_option('lr_schedule', schedule, LR_SCHEDULES)
+    if schedule == 'constant': return 1.0
+    return 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
 
 def make_optimizer(module:nn.Module, # the trainable model
                    cfg:TrainConfig, # lr, betas, eps, equalized_lr
@@ -315,6 +327,8 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
     ckpt_path = out / 'checkpoint_last.pt'
     module = stage.module
     opt = make_optimizer(module, cfg)
+    check_option('lr_schedule', cfg.lr_schedule, LR_SCHEDULES)
+    base_lrs = [g['lr'] for g in opt.param_groups]  # before a resumed state overwrites them
     ema = WeightEMA(module, cfg.ema_halflife, cfg.batch_size) if cfg.ema_halflife > 0 else None
     start = 0
     if resume and ckpt_path.exists():
@@ -346,6 +360,9 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
                 total, terms = stage.loss(batch, epoch)
             opt.zero_grad(set_to_none=True)
             total.float().backward()
+            if cfg.lr_schedule != 'constant':
+                f = lr_factor(cfg.lr_schedule, epoch * n_steps + step, cfg.epochs * n_steps)
+                for g, lr0 in zip(opt.param_groups, base_lrs): g['lr'] = lr0 * f
             opt.step()
             if ema is not None: ema.update()
             with torch.no_grad():

@@ -195,7 +195,7 @@ class TrainConfig:
     log_every: int = 50            # steps between host syncs (progress, non-finite check)
     progress: bool = True          # show a tqdm progress bar
     split: str = 'original'        # 'original' (the last test trials of each task) or 'kfold:K:I' (word k-fold, fold I of K)
-    ema_halflife: float = 0.0      # windows; > 0: evaluate and export an EMA of the weights (the reference keeps one at 10 000, unused)
+    ema_halflife: float = 0.0      # windows; 0: off; > 0: evaluate and export an EMA of the weights (the reference keeps one at 10 000, unused)
 
 class TrainingDiverged(RuntimeError):
     "The loss became NaN or infinite; the message names the epoch, steps and loss terms."
@@ -329,7 +329,7 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
     opt = make_optimizer(module, cfg)
     check_option('lr_schedule', cfg.lr_schedule, LR_SCHEDULES)
     base_lrs = [g['lr'] for g in opt.param_groups]  # before a resumed state overwrites them
-    ema = WeightEMA(module, cfg.ema_halflife, cfg.batch_size) if cfg.ema_halflife > 0 else None
+    ema = WeightEMA(module, cfg.ema_halflife, cfg.batch_size) if cfg.ema_halflife != 0 else None  # a negative one is refused there
     start = 0
     if resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)

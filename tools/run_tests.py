@@ -4,7 +4,7 @@
 lists the notebooks itself, runs each in its own process (no state shared between chapters),
 and ends with the line `N passed, N failed`. Exit status 1 if any notebook failed.
 """
-import argparse, os, subprocess, sys, time
+import argparse, os, shutil, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,10 +16,19 @@ def notebooks(nbs: Path):
                   if not any(part.startswith(('.', '_')) for part in p.relative_to(nbs).parts))
 
 
+def nbdev_test_command():
+    "The `nbdev_test` script beside this interpreter (a venv), else the one on PATH (e.g. `pip install --target DIR`: DIR/bin)."
+    script = Path(sys.executable).with_name('nbdev_test')
+    if script.exists(): return [str(script)]
+    found = shutil.which('nbdev_test')
+    if found: return [found]
+    sys.exit(f'nbdev_test is neither beside {sys.executable} nor on PATH: install the dev requirements (make install)')
+
+
 def run_one(nb: Path, flags: str, timeout: int):
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'),
                MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1', MPLBACKEND='Agg')
-    cmd = [str(Path(sys.executable).with_name('nbdev_test')), '--path', str(nb), '--do_print']
+    cmd = nbdev_test_command() + ['--path', str(nb), '--do_print']
     if flags: cmd += ['--flags', flags]
     t0 = time.time()
     try:

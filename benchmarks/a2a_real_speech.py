@@ -60,6 +60,7 @@ CHUNK_MIN_FRAMES = 40    # shortest librivox chunk before the end of a sentence,
 FADE_SAMPLES = 80        # 5 ms raised-cosine fades at the edges of librivox chunks
 BRIDGE_FRAMES = 12      # quieter stretches up to 96 ms inside a word (stop closures) do not end it
 NOISE_PERCENTILE = 10   # background power per bin: this percentile over the voice's frames, / -ln(0.9) (exponential power of noise)
+SIMULATED = {'F': 'SIM01', 'M': 'SIM02'}  # shipped simulated participants (example_data/) used by --pretrain-sim
 MALE_BELOW_HZ = 165.0    # a voice with median Praat f0 below this is taken as male
 DEMO_VOICES = ('HB', 'LD', 'LEFT', 'RIGHT')
 ALL_VOICES = DEMO_VOICES + ('example', 'librivox')
@@ -349,6 +350,8 @@ def write_report(path:Path, args, runs:list, results:dict, voices:list, wall_s:f
           f'- training: {r0.train.epochs} epochs x {runs[0]["steps_per_epoch"]} steps = {runs[0]["steps"]} steps per model, batch {r0.train.batch_size}, '
           f'lr {r0.train.lr} ({r0.train.lr_schedule}), Adam beta1 {r0.train.beta1} / beta2 {r0.train.beta2}, equalised lr {r0.train.equalized_lr}, seed {r0.train.seed}, '
           f'weights evaluated: {f"EMA, half-life {r0.train.ema_halflife:g} windows" if r0.train.ema_halflife > 0 else "last iterate (no EMA)"}',
+          f'- initialisation: ' + (f'from an a2a run on the shipped simulated participant of the same sex (SIM01 for F, SIM02 for M; `A2AConfig.init_from`), '
+                                    f'{runs[0]["pretrain_steps"]} steps with the same training and loss settings' if runs[0].get('pretrain_steps') else 'random (seeded)'),
           f'- loss: reference a2a weights (`A2ALoss()` defaults), Praat formant supervision {r0.loss.formant_supervision} '
           f'(faded out over the middle third of the epochs), Praat pitch supervision {r0.loss.pitch_supervision} (voiced frames only: {r0.loss.fix_pitch_unvoiced})',
           f'- synthesizer: `SynthConfig` defaults (learned filters, background-noise branch on); Griffin-Lim {args.gl_iters} iterations (fast GL, momentum 0.99)',
@@ -443,6 +446,9 @@ def main(argv=None) -> int:
     ap.add_argument('--beta1', type=float, default=0.0, help='Adam beta1 (0 in the reference)')
     ap.add_argument('--lr-schedule', default='constant', choices=('constant', 'cosine'), help='TrainConfig.lr_schedule')
     ap.add_argument('--ema-halflife', type=float, default=0.0, help='windows; > 0 evaluates an EMA of the weights (TrainConfig.ema_halflife)')
+    ap.add_argument('--pretrain-sim', action='store_true',
+                    help='first train a2a on the shipped simulated participant of the same sex (SIM01 / SIM02), then start from it (A2AConfig.init_from)')
+    ap.add_argument('--pretrain-steps', type=int, default=1200, help='steps of that pretraining (spread over min(--epochs, steps) epochs)')
     ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'auto'")
     ap.add_argument('--threads', type=int, default=2, help='torch CPU threads')
@@ -494,12 +500,22 @@ def main(argv=None) -> int:
                                          fix_pitch_unvoiced=not args.no_pitch_supervision))
             run_dir = work / f'run_{name}'
             t0, c0 = time.time(), cpu_seconds()
+            if args.pretrain_sim:
+                sim = SIMULATED[sex]
+                pre_epochs = min(args.epochs, args.pretrain_steps)
+                pre_spe = max(1, math.ceil(args.pretrain_steps / pre_epochs))
+                pre_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=pre_epochs, windows_per_epoch=pre_spe * args.batch,
+                                                                             eval_every=pre_epochs))
+                m = train_a2a(ROOT / 'example_data' / f'{sim}.h5', work / f'pretrain_{sim}', config=pre_cfg, resume=False)
+                log.info('%s: pretrained on %s, %d steps; its test pcc %.3f', name, sim, pre_spe * pre_epochs, m.get('pcc', float('nan')))
+                cfg = dataclasses.replace(cfg, init_from=str(work / f'pretrain_{sim}'))
             train_a2a(built['path'], run_dir, config=cfg, resume=False)
             wall, cpu = time.time() - t0, cpu_seconds() - c0
             rows = read_log(run_dir)
             log.info('%s: trained %d steps in %.1f min; test pcc by epoch: %s', name, spe * args.epochs, wall / 60,
                      ', '.join(f'{r["epoch"]}:{r["test_pcc"]:.3f}' for r in rows if 'test_pcc' in r))
             runs.append({'built': built, 'cfg': cfg, 'sex': sex, 'steps': spe * args.epochs, 'steps_per_epoch': spe,
+                         'pretrain_steps': pre_spe * pre_epochs if args.pretrain_sim else 0,
                          'wall_s': wall, 'cpu_s': cpu, 'final_loss': rows[-1]['train_loss'], 'log': rows})
             results.update(evaluate_run(built, run_dir, cfg, g, args.gl_iters, args.seed))
             loads.append(os.getloadavg()[0])

@@ -38,7 +38,8 @@ __all__ = ['log', 'LR_SCHEDULES', 'config_from_dict', 'config_to_dict', 'with_ov
            'equalized_lr_groups', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'TrainConfig',
            'TrainingDiverged', 'resolve_device', 'tune_cpu_allocator', 'split_trials', 'lr_factor', 'make_optimizer',
            'seed_everything', 'WeightEMA', 'trained_weights', 'read_log', 'fit', 'A2ALoss', 'reference_mel_weights',
-           'supervision_fade', 'a2a_loss', 'A2AConfig', 'A2AStage', 'train_a2a', 'load_a2a_run', 'plot_reconstruction']
+           'supervision_fade', 'a2a_loss', 'A2AConfig', 'A2AStage', 'train_a2a', 'load_a2a_run', 'plot_reconstruction',
+           'load_trained_weights']
 
 # %% ../nbs/04_training.ipynb #8a62b902
 def _field_types(cls):
@@ -326,12 +327,14 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
     full_config = full_config if full_config is not None else config_to_dict(cfg)
     ckpt_path = out / 'checkpoint_last.pt'
     module = stage.module
+    resuming = resume and ckpt_path.exists()
+    if not resuming and hasattr(stage, 'init_weights'): stage.init_weights()  # a fresh run's starting weights (before the EMA copies them)
     opt = make_optimizer(module, cfg)
     check_option('lr_schedule', cfg.lr_schedule, LR_SCHEDULES)
     base_lrs = [g['lr'] for g in opt.param_groups]  # before a resumed state overwrites them
     ema = WeightEMA(module, cfg.ema_halflife, cfg.batch_size) if cfg.ema_halflife != 0 else None  # a negative one is refused there
     start = 0
-    if resume and ckpt_path.exists():
+    if resuming:
         ck = load_checkpoint(ckpt_path)
         if ck['config'] != full_config:
             diff = sorted(k for k in set(ck['config']) | set(full_config) if ck['config'].get(k) != full_config.get(k))
@@ -479,6 +482,8 @@ class A2AConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     loss: A2ALoss = field(default_factory=A2ALoss)
     synth: SynthConfig = field(default_factory=SynthConfig)
+    init_from: str = ''  # '' or an a2a run folder (or checkpoint): start from its trained weights, e.g. a simulated
+                         # participant's run of the same sex; this participant's background noise is kept
 
 class A2AStage:
     "Stage 1 for `fit`: speech encoder + synthesizer trained to reconstruct the spectrogram."
@@ -511,6 +516,10 @@ class A2AStage:
 
     encoder = property(lambda self: self.module['encoder'])
     synthesizer = property(lambda self: self.module['synthesizer'])
+
+    def init_weights(self):
+        "Called by `fit` on a fresh run (not on resume): start from `cfg.init_from`'s trained weights, if set."
+        if self.cfg.init_from: load_trained_weights(self.module, self.cfg.init_from, self.synth_config)
 
     def train_batch(self, n): return self.bank.sample_train(n, self.generators['sample'], trials=self.train_trials)
 
@@ -600,3 +609,29 @@ def plot_reconstruction(run_dir, # a run folder with `test_outputs.npz` (a2a)
                        + (' — SIMULATED participant' if m.get('simulated') else ''))
     fig.tight_layout()
     return fig
+
+# %% ../nbs/04_training.ipynb #1b05fcf9
+def load_trained_weights(module:nn.Module, # an a2a module: {'encoder', 'synthesizer'}
+                         source, # an a2a run folder (with `checkpoint_last.pt`) or a checkpoint file
+                         synth_config:SynthConfig, # the receiving synthesizer's configuration; must equal the source's
+                         keep=('synthesizer.noise_spectrum', 'synthesizer._extra_state'), # state kept from `module`
+                        ) -> Path: # the checkpoint that was read
+    "Load another a2a run's trained weights (its EMA where kept) into `module`, except the participant's own noise spectrum."
+    p = Path(source)
+    ck_path = p / 'checkpoint_last.pt' if p.is_dir() else p
+    if not ck_path.is_file():
+        raise NSDInputError('is neither an a2a run folder with checkpoint_last.pt nor a checkpoint file', p, 'init_from')
+    ck = load_checkpoint(ck_path)
+    conf = ck.get('config') or {}
+    if conf.get('stage') != 'a2a': raise NSDInputError(f"is not an a2a checkpoint (stage {conf.get('stage')!r})", ck_path, 'init_from')
+    theirs, ours = conf.get('synth') or {}, synth_config.to_dict()
+    diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    if diff:
+        raise NSDInputError('was trained with another synthesizer (' + ', '.join(f'{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here' for k in diff)
+                            + '); start from a run of the same sex, bins and synthesizer flags', ck_path, 'init_from')
+    sd = {k: v for k, v in trained_weights(ck).items() if k not in keep}
+    missing = sorted(set(module.state_dict()) - set(sd) - set(keep))
+    if missing: raise NSDInputError(f"lacks weights this model needs: {', '.join(missing[:5])}", ck_path, 'init_from')
+    module.load_state_dict(sd, strict=False)
+    return ck_path
+

@@ -499,16 +499,18 @@ def main(argv=None) -> int:
                                          pitch_supervision=not args.no_pitch_supervision,
                                          fix_pitch_unvoiced=not args.no_pitch_supervision))
             run_dir = work / f'run_{name}'
-            t0, c0 = time.time(), cpu_seconds()
             if args.pretrain_sim:
                 sim = SIMULATED[sex]
                 pre_epochs = min(args.epochs, args.pretrain_steps)
                 pre_spe = max(1, math.ceil(args.pretrain_steps / pre_epochs))
                 pre_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=pre_epochs, windows_per_epoch=pre_spe * args.batch,
                                                                              eval_every=pre_epochs))
+                t0 = time.time()
                 m = train_a2a(ROOT / 'example_data' / f'{sim}.h5', work / f'pretrain_{sim}', config=pre_cfg, resume=False)
-                log.info('%s: pretrained on %s, %d steps; its test pcc %.3f', name, sim, pre_spe * pre_epochs, m.get('pcc', float('nan')))
+                log.info('%s: pretrained on %s, %d steps in %.1f min; its test pcc %.3f', name, sim, pre_spe * pre_epochs,
+                         (time.time() - t0) / 60, m.get('pcc', float('nan')))
                 cfg = dataclasses.replace(cfg, init_from=str(work / f'pretrain_{sim}'))
+            t0, c0 = time.time(), cpu_seconds()   # the wall column: this run's own training, without the pretraining
             train_a2a(built['path'], run_dir, config=cfg, resume=False)
             wall, cpu = time.time() - t0, cpu_seconds() - c0
             rows = read_log(run_dir)

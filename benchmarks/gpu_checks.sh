@@ -36,7 +36,7 @@ imports='import nsd.training, nsd.metrics, nsd.contamination, parselmouth, pysto
 if ! "$PY" -c "$imports" 2>/dev/null && [ -d .whl ]; then
   log "installing $(ls .whl/*.whl | wc -l) carried wheels into /tmp/site"
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/bin:$PATH
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/bin:$PATH
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 "$PY" - <<'EOF'

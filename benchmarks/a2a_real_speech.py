@@ -46,12 +46,15 @@ DEFAULT_DATA = ROOT.parent / 'shared' / 'data'
 RESULTS = ROOT / 'benchmarks' / 'results' / 'a2a_real_speech.md'
 
 import nsd
-from nsd.data import (AUDIO_SR, HOP, N_BINS, ParticipantMeta, TrialBank, audio_scale_for, background_noise_spectrum,
-                      bin_freqs_hz, load_participant, ndb_to_power, praat_labels, spectrogram, stft_power,
-                      validate_participant, write_participant)
+from nsd.core import AUDIO_SR, HOP, N_BINS
+from nsd.spectral import audio_scale_for, background_noise_spectrum, bin_freqs_hz, ndb_to_power, spectrogram, stft_power
+from nsd.participant import ParticipantMeta, load_participant, validate_participant, write_participant
+from nsd.windows import TrialBank
+from nsd.features import praat_labels
 from nsd.metrics import (REF_FLOOR_POWER, griffin_lim, mel_triangles, pcc_mel, pcc_mel64_db, read_wav,
                          spectrogram_pcc, stoi, stoi_plus)
-from nsd.training import A2AConfig, A2ALoss, A2AStage, TrainConfig, load_checkpoint, read_log, train_a2a, trained_weights
+from nsd.losses import A2ALoss
+from nsd.training import A2AConfig, A2AStage, TrainConfig, load_checkpoint, read_log, train_a2a, trained_weights
 
 TRIAL = 16384            # samples per demo trial (128 frames)
 GAP_FRAMES = 96          # noise-filled frames between trials (and before the first / after the last)

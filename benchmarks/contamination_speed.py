@@ -29,7 +29,7 @@ import numpy as np
 import scipy
 
 from nsd.contamination import common_rate, contamination_analysis, save_contamination_figures
-from nsd.data import RawRecording
+from nsd.participant import RawRecording
 from nsd.simulate import simulate_raw_recording
 
 STAGES = ('resample', 'transpose', 'artifacts', 'audio_spectrogram', 'ecog_spectrograms', 'correlations', 'p_values',

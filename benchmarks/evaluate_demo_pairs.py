@@ -16,7 +16,7 @@ import pystoi
 import torch
 
 import nsd
-from nsd.data import AUDIO_SR, HOP, N_BINS
+from nsd.core import AUDIO_SR, HOP, N_BINS
 from nsd.metrics import (REF_N_FFT, REF_N_MELS, evaluate_wav_pair, mel_triangles, read_wav,
                          spectrogram_pcc)
 

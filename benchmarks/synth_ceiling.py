@@ -2,7 +2,7 @@
 
 No encoder: the 18 raw parameters of every frame of every evaluation window are free variables,
 fitted by Adam through the synthesizer (its learned filter shapes and background gain too) to the
-target ndB spectrogram with the a2a spectrogram terms (linear + mel, `nsd.training.a2a_loss` with the
+target ndB spectrogram with the a2a spectrogram terms (linear + mel, `nsd.losses.a2a_loss` with the
 priors off) and, for the first half of the steps, Praat pitch supervision on voiced frames (so that
 the harmonic comb does not settle on a wrong f0). The PCC reached is a ceiling for what any encoder
 or ECoG decoder can get through this synthesizer on these windows (up to the optimiser finding the
@@ -18,10 +18,12 @@ from pathlib import Path
 
 import torch
 
-from nsd.data import TrialBank, load_participant, mel_filterbank
+from nsd.spectral import mel_filterbank
+from nsd.participant import load_participant
+from nsd.windows import TrialBank
 from nsd.metrics import pcc_mel, spectrogram_pcc
 from nsd.synthesizer import N_LOGITS, SpeechSynthesizer, SynthConfig, init_logit_bias, speech_params_from_logits, to_ndb
-from nsd.training import A2ALoss, a2a_loss
+from nsd.losses import A2ALoss, a2a_loss
 
 
 def fit(path:Path, steps:int, trials:str, lr:float, seed:int) -> dict:

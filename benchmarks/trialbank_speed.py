@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nsd.data import ParticipantMeta, TrialBank, load_participant, write_participant
+from nsd.participant import ParticipantMeta, load_participant, write_participant
+from nsd.windows import TrialBank
 
 
 def hb_like(path, N=30000, K=372, seed=0):

@@ -22,7 +22,7 @@ def _channels(s:str) -> list[int]:
     except ValueError: raise argparse.ArgumentTypeError(f"expected comma-separated 0-based channel indices, got {s!r}") from None
 
 def cmd_validate(a):
-    from nsd.data import validate_participant, summary_line
+    from nsd.participant import validate_participant, summary_line
     for p in a.paths: print(summary_line(validate_participant(p)))
 
 def _raw_arg(s:str):
@@ -74,8 +74,10 @@ def run_demo(out:Path, # output folder for the report, figures and audio
     from scipy.io import wavfile
     import matplotlib; matplotlib.use('Agg')
     import nsd
-    from nsd.data import validate_participant, summary_line, ndb_to_power
-    from nsd.training import A2AConfig, A2ALoss, TrainConfig, resolve_device, train_a2a, plot_reconstruction, read_log
+    from nsd.spectral import ndb_to_power
+    from nsd.participant import validate_participant, summary_line
+    from nsd.losses import A2ALoss
+    from nsd.training import A2AConfig, TrainConfig, resolve_device, train_a2a, plot_reconstruction, read_log
     from nsd.metrics import griffin_lim, evaluate_wav_pair
     from nsd.contamination import run_contamination
     ex = Path(nsd.__file__).resolve().parents[1] / 'example_data'
@@ -226,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 # %% ../nbs/09_cli.ipynb #3ec82a5c
 def main(argv:list|None=None) -> int:
     "Entry point of the `nsd` console script; returns the exit status."
-    from nsd.data import NSDInputError
+    from nsd.core import NSDInputError
     p = build_parser()
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format='%(levelname)s %(name)s: %(message)s')

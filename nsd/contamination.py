@@ -24,7 +24,8 @@ from scipy.signal import resample_poly
 from scipy.signal.windows import hamming
 from scipy.special import stdtr
 
-from .data import NSDInputError, RawRecording, load_raw_recording
+from .core import NSDInputError
+from .participant import RawRecording, load_raw_recording
 
 _logger = logging.getLogger(__name__)
 

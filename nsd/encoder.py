@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as tF
 from torch import nn
 
-from .data import N_BINS, NSDInputError, check_option, mel_filterbank, ndb_to_power, power_to_ndb
+from .core import N_BINS, NSDInputError, check_option
+from .spectral import mel_filterbank, ndb_to_power, power_to_ndb
 from .synthesizer import LOGIT_CHANNELS, LOUDNESS_BIAS_INIT, N_LOGITS, SpeechParams, speech_params_from_logits
 
 # %% auto #0

@@ -15,9 +15,8 @@ import scipy.io.wavfile
 import scipy.signal
 import torch
 
-from .data import (AUDIO_SR, HOP, NOISE_DB, NSDInputError, audio_scale_for, check_option,
-                      hz_to_mel, mel_spectrogram_ndb, mel_to_hz, ndb_to_power,
-                      spectrogram, stft_power)
+from .core import AUDIO_SR, HOP, NOISE_DB, NSDInputError, check_option
+from .spectral import audio_scale_for, hz_to_mel, mel_spectrogram_ndb, mel_to_hz, ndb_to_power, spectrogram, stft_power
 
 # %% auto #0
 __all__ = ['PCC_PER', 'N_MELS_PCC', 'REF_N_FFT', 'REF_N_MELS', 'REF_FLOOR_POWER', 'STOI_FS', 'STOI_FRAME', 'STOI_HOP',

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import (AUDIO_SR, HOP, MAX_DB, N_BINS, NOISE_DB, NSDInputError, bin_freqs_hz, check_option,
-                      power_to_ndb, stft_power)
+from .core import AUDIO_SR, HOP, MAX_DB, N_BINS, NOISE_DB, NSDInputError, check_option
+from .spectral import bin_freqs_hz, power_to_ndb, stft_power
 
 log = logging.getLogger(__name__)
 

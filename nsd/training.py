@@ -25,11 +25,14 @@ import torch
 import yaml
 from torch import nn
 
-from .data import (NSDInputError, check_option, WINDOW_FRAMES, TrialBank, load_participant, mel_filterbank, ndb_to_power,
-                      original_split, power_to_ndb, word_kfold_split)
+from .core import NSDInputError, check_option, WINDOW_FRAMES
+from .spectral import mel_filterbank
+from .participant import load_participant
+from .windows import TrialBank, original_split, word_kfold_split
 from .encoder import SpeechEncoder
 from .metrics import pcc_mel, spectrogram_pcc
 from .synthesizer import SpeechSynthesizer, SynthConfig, to_ndb
+from .losses import A2ALoss, a2a_loss, reference_mel_weights, supervision_fade
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +40,8 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'LR_SCHEDULES', 'config_from_dict', 'config_to_dict', 'with_overrides', 'save_config', 'load_config',
            'equalized_lr_groups', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'TrainConfig',
            'TrainingDiverged', 'resolve_device', 'tune_cpu_allocator', 'split_trials', 'lr_factor', 'make_optimizer',
-           'seed_everything', 'WeightEMA', 'trained_weights', 'read_log', 'fit', 'A2ALoss', 'reference_mel_weights',
-           'supervision_fade', 'a2a_loss', 'A2AConfig', 'A2AStage', 'train_a2a', 'load_a2a_run', 'plot_reconstruction',
-           'load_trained_weights']
+           'seed_everything', 'WeightEMA', 'trained_weights', 'read_log', 'fit', 'A2AConfig', 'A2AStage', 'train_a2a',
+           'load_a2a_run', 'plot_reconstruction', 'load_trained_weights']
 
 # %% ../nbs/04_training.ipynb #8a62b902
 def _field_types(cls):
@@ -397,83 +399,6 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
         log.info('epoch %d: %s', epoch + 1, row)
         if stop_after_epoch is not None and epoch >= stop_after_epoch: break
     return read_log(out)
-
-# %% ../nbs/04_training.ipynb #9b63deac
-@dataclass(frozen=True)
-class A2ALoss:
-    "Weights of the a2a loss (reference values, §6.2) and the switchable fixes."
-    w_linear: float = 8.0          # linear-frequency spectrogram term
-    w_mel: float = 8.0             # mel spectrogram term
-    w_loudness: float = 1e6        # loudness outside the word
-    w_amp: float = 30.0            # formant amplitudes must not rise with formant number (voiced frames)
-    w_exp: float = 100.0           # frames louder above 4 kHz should be unvoiced
-    w_diff: float = 1.0            # smoothness in time
-    w_order: float = 1.0           # formant frequencies in order
-    w_formant: float = 3e-6        # Praat formant supervision, per Hz²
-    w_pitch: float = 4e-4          # Praat pitch supervision, per Hz²
-    formant_supervision: bool = True   # the reference a2a command turns it on
-    pitch_supervision: bool = False    # off in the reference a2a command
-    n_mels: int = 128              # mel bands of the mel term
-    fix_double_loudness: bool = False  # count the loudness term once
-    fix_mel_weights: bool = False      # equal weights for the mel bands
-    fix_pitch_unvoiced: bool = False   # supervise pitch on voiced frames only
-
-def reference_mel_weights(n_mels:int=128) -> torch.Tensor:
-    "The reference's mel-term weights: widths of equal steps on its log-frequency scale, (n_mels,)."
-    g = lambda u: 440 * 2 ** (133 * u / 24 - 31 / 24)
-    u = torch.arange(n_mels + 1, dtype=torch.float64) / n_mels
-    return ((g(u[1:]) - g(u[:-1])) / 440 * 7).float()
-
-def supervision_fade(epoch:int, epochs:int) -> float:
-    "d(e): 1 in the first third of training, then linearly down to 0 at two thirds."
-    a, b = epochs / 3, 2 * epochs / 3
-    return 1.0 if epoch < a else max(0.0, 1 - (epoch - a) / (b - a))
-
-def _d1(x): return (x[:, 1:] - x[:, :-1]).abs().mean()
-def _d2(x): return (x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]).abs().mean()
-
-# %% ../nbs/04_training.ipynb #c4c6fadb
-def a2a_loss(spec:torch.Tensor, # target ndB spectrogram (batch, time, F)
-             power_hat:torch.Tensor, # synthesized power (batch, time, F)
-             params, # SpeechParams from the encoder
-             batch:dict, # the window batch (masks, optional Praat labels)
-             cfg:A2ALoss, # weights and switches
-             fade:float, # supervision_fade(epoch, epochs)
-             mel_fb:torch.Tensor, # (F, n_mels) mel filterbank
-             mel_w:torch.Tensor|None, # (n_mels,) mel-term weights, None for equal weights
-            ) -> tuple: # (total, {term: value})
-    "The a2a loss of §6.2: spectrogram terms plus the parameter priors and optional Praat supervision."
-    S_hat = power_to_ndb(power_hat, clip_top=False)
-    P, P_hat = ndb_to_power(spec), ndb_to_power(S_hat)
-    lin = (P - P_hat).abs().mean() + 0.5 * (spec - S_hat).abs().mean()
-    M, M_hat = power_to_ndb(P @ mel_fb, clip_top=False), power_to_ndb(P_hat @ mel_fb, clip_top=False)
-    mel = 0.5 * ((M_hat - M).abs() * (mel_w if mel_w is not None else 1)).mean()
-    loud = (params.loudness * (1 - batch['on_stage_wider'])).mean()
-    voiced = (params.voicing > 0.5).to(spec.dtype)                      # α_h > α_n
-    A = params.formant_amps
-    amp = (torch.relu(A[..., 1:4] - A[..., 0:3]) * voiced[..., None]).mean()
-    half = spec.shape[-1] // 2
-    hi, lo = spec[..., half:].mean(-1), spec[..., :half].mean(-1)
-    E = (hi > lo).to(spec.dtype) + 0.5 * (hi == lo).to(spec.dtype)      # 1 where ≥ 4 kHz dominates
-    exp = ((2 * params.voicing - 1) * E).mean()                         # (α_h − α_n)·E
-    Fhz = params.formant_freqs_hz
-    diff = (_d2(1.5 * Fhz) + _d2(2 * params.f0_hz) + _d1(params.noise_formant_bandwidth_hz / 5)
-            + _d1(params.noise_formant_freq_hz / 5) + 750 * _d1(params.voicing)
-            + 1500 * _d2(A) + 1500 * _d2(params.noise_amps)) / 2000
-    order = torch.relu(Fhz[..., :-1] - Fhz[..., 1:]).mean()
-    terms = {'lin': lin, 'mel': mel, 'loudness': loud, 'amp': amp, 'exp': exp, 'diff': diff, 'order': order}
-    total = (cfg.w_linear * lin + cfg.w_mel * mel + cfg.w_loudness * (1 if cfg.fix_double_loudness else 2) * loud
-             + cfg.w_amp * amp + cfg.w_exp * exp + cfg.w_diff * diff + cfg.w_order * order)
-    on = batch['on_stage']
-    if cfg.formant_supervision:
-        e = (Fhz - batch['formants_hz']) * on[..., None]
-        formant = e[..., :4].square().mean() + 6 * e[..., 0].square().mean() + 3 * e[..., 1].square().mean() + 1.5 * e[..., 2].square().mean()
-        terms['formant'] = formant; total = total + cfg.w_formant * fade * formant
-    if cfg.pitch_supervision:
-        m = on * batch['voiced'].to(on.dtype) if cfg.fix_pitch_unvoiced else on
-        pitch = ((params.f0_hz - batch['f0_hz']) * m).square().mean()
-        terms['pitch'] = pitch; total = total + cfg.w_pitch * fade * pitch
-    return total, terms
 
 # %% ../nbs/04_training.ipynb #8a1b5859
 @dataclass(frozen=True)

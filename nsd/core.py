@@ -68,6 +68,7 @@ def check_bool(name:str, value) -> bool:
 
 def prepare_out_dir(path, # the output folder to create (or reuse)
                     key:str='--out', # how the user gave it, for the message
+                    create:bool=True, # False: only check that it could be made (before any work)
                    ):
     "Create the output folder (and its parents) or refuse by name: a file in the way, or a path under a file."
     from pathlib import Path
@@ -76,6 +77,7 @@ def prepare_out_dir(path, # the output folder to create (or reuse)
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise NSDInputError(f'cannot be created: {parent} is a file, not a folder', path, key)
+    if not create: return path
     try: path.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise NSDInputError(f'cannot be created ({e.strerror})', path, key) from None
     return path

@@ -13,17 +13,20 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import torch
 import yaml
 
-from .core import ECOG_LEAD_FRAMES, FRAME_RATE, HOP, N_BINS, WINDOW_FRAMES, NSDInputError
+from .core import ECOG_LEAD_FRAMES, FRAME_RATE, HOP, MAX_DB, N_BINS, NOISE_DB, POWER_FLOOR, WINDOW_FRAMES, NSDInputError
 from .grids import N_CHANNELS, grid_shape
+from .spectral import power_to_ndb, stft_power
 
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['H5_KEYS', 'TASKS', 'KNOWN_PARTICIPANTS', 'NDB_TOLERANCE', 'ParticipantMeta', 'sidecar_path', 'write_participant',
-           'RawRecording', 'save_raw_recording', 'load_raw_recording', 'validate_participant', 'summary_line',
-           'tiny_participant_arrays', 'Participant', 'load_participant']
+__all__ = ['H5_KEYS', 'TASKS', 'KNOWN_PARTICIPANTS', 'NDB_TOLERANCE', 'SPEC_CHECK_N', 'SPEC_CHECK_TOL', 'ParticipantMeta',
+           'sidecar_path', 'write_participant', 'RawRecording', 'save_raw_recording', 'load_raw_recording',
+           'infer_tasks', 'validate_participant', 'summary_line', 'tiny_participant_arrays', 'spot_check_frames',
+           'audio_power_at', 'check_stored_spectrogram', 'Participant', 'load_participant']
 
 # %% ../nbs/00c_participant.ipynb #ab230da6
 H5_KEYS = {  # key: (shape in symbols, required, meaning)
@@ -199,6 +202,25 @@ def load_raw_recording(path) -> RawRecording:
         return RawRecording(f['ecog'][()], f.attrs['ecog_fs'], f['audio'][()], f.attrs['audio_fs'], names,
                             bool(f.attrs.get('simulated', False)), other, str(path))
 
+# %% ../nbs/00c_participant.ipynb #353d6d07
+def infer_tasks(task, # (K,) task index of each trial (`task_alldataset`), or None when the file holds none
+                K:int, # trials
+               ) -> tuple: # (task names, test trials per task, the rule that chose the test set, in words)
+    "Task names and test trials per task from the task indices a file holds, by the rule above."
+    if task is None: names, task = ['all'], np.zeros(K, np.int64)
+    else:
+        task = np.asarray(task, np.int64).reshape(-1); T = int(task.max()) + 1
+        names = list(TASKS) if T == len(TASKS) else [f'task{i}' for i in range(T)]
+    drops = np.flatnonzero(np.diff(task) < 0)  # places where the task index goes down
+    if len(drops) == 1 and K - (drops[0] + 1) <= K // 2:
+        first = int(drops[0]) + 1; n = K - first
+        rule = f"the {n} trial{'s' if n != 1 else ''} after the one drop in task index"
+    else:
+        first = K - (50 if K >= 100 else K // 5); n = K - first
+        rule = f"the last {n} trial{'s' if n != 1 else ''}: " + ('50 as K >= 100' if K >= 100 else '20 % as K < 100')
+    return names, np.bincount(task[first:], minlength=len(names)).tolist(), rule
+
+
 # %% ../nbs/00c_participant.ipynb #1457dea1
 _FLOAT_KEYS = ('ecog_alldataset', 'wave_re_alldataset', 'wave_re_spec_alldataset', 'noisesample_re_alldataset',
                'wave_re_spec_amp_alldataset', 'formant_re_alldataset', 'pitch_re_alldataset', 'intensity_re_alldataset')
@@ -216,34 +238,38 @@ def _open_h5(path) -> h5py.File:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
         raise NSDInputError(f'not a readable HDF5 file (truncated or corrupt?): {msg}', path) from None
 
-def _infer_meta(path, f) -> ParticipantMeta:
-    "Metadata guessed from the shapes (F → sex, C → density), with a warning."
+def _infer_meta(path, f, task) -> tuple:
+    "Metadata read from the file (F → sex, C → density, task indices → tasks and test trials), and the warning to give."
     path = Path(path)
     sex_of = {v: k for k, v in N_BINS.items()}; dens_of = {v: k for k, v in N_CHANNELS.items()}
-    F = f['wave_re_spec_alldataset'].shape[-1] if 'wave_re_spec_alldataset' in f else None
-    C = f['ecog_alldataset'].shape[-1] if 'ecog_alldataset' in f else None
+    F, C, K = f['wave_re_spec_alldataset'].shape[-1], f['ecog_alldataset'].shape[-1], f['start_ind_re_valid_alldataset'].shape[0]
     if F not in sex_of:
         raise NSDInputError(f'no metadata sidecar ({sidecar_path(path).name}) and F = {F} bins is neither 256 (female) nor 512 (male); write a sidecar', path, 'wave_re_spec_alldataset')
     if C not in dens_of:
         raise NSDInputError(f'no metadata sidecar ({sidecar_path(path).name}) and C = {C} channels is neither 64 (LD) nor 128 (HB); write a sidecar', path, 'ecog_alldataset')
-    K = f['start_ind_re_valid_alldataset'].shape[0] if 'start_ind_re_valid_alldataset' in f else 0
-    n_test = 50 if K >= 100 else K // 5  # the paper's 50 test trials, or the last 20 % of a small file
-    m = ParticipantMeta(path.stem, sex=sex_of[F], density=dens_of[C], tasks=['all'], test_trials=[n_test],
+    if task is not None and task.min() < 0:
+        i = int(np.argmax(task < 0)); raise NSDInputError(f'trial {i} has task index {task[i]}; task indices must be >= 0', path, 'task_alldataset')
+    names, test, rule = infer_tasks(task, K)
+    m = ParticipantMeta(path.stem, sex=sex_of[F], density=dens_of[C], tasks=names, test_trials=test,
                         simulated=bool(f.attrs.get('simulated', False)))
-    _log.warning('%s: no metadata sidecar and not a known participant; inferred sex=%s (F=%d), density=%s (C=%d), '
-                'one task and the last %d trials as test trials', path, m.sex, F, m.density, C, m.n_test)
-    return m
+    shown = ', '.join(names) if len(names) <= 8 else f'{names[0]} … {names[-1]}'
+    note = (f"{path}: metadata: no sidecar ({sidecar_path(path).name}) and not a known participant; inferred "
+            f"sex={m.sex} (F = {F}), density={m.density} (C = {C}), {len(names)} task{'s' if len(names) != 1 else ''} ({shown}) "
+            f"{'from task_alldataset' if task is not None else 'as the file has no task_alldataset'}, "
+            f"test trials per task {test} ({rule}), audio_scale 1")
+    return m, note
 
-def _resolve_meta(path, f, meta=None):
-    "The participant's metadata and where they came from: given, sidecar, known or inferred."
+def _resolve_meta(path, f, meta=None, task=None) -> tuple:
+    "The participant's metadata, where they came from (given, sidecar, known or inferred) and a warning (or None)."
     path = Path(path)
-    if isinstance(meta, ParticipantMeta): return meta.check(path), 'given'
+    if isinstance(meta, ParticipantMeta): return meta.check(path), 'given', None
     if meta is not None:
         if not Path(meta).exists(): raise NSDInputError('metadata file does not exist', meta)
-        return ParticipantMeta.load(meta), 'sidecar'
-    if sidecar_path(path).exists(): return ParticipantMeta.load(sidecar_path(path)), 'sidecar'
-    if path.stem in KNOWN_PARTICIPANTS: return ParticipantMeta(path.stem, **KNOWN_PARTICIPANTS[path.stem]), 'known'
-    return _infer_meta(path, f), 'inferred'
+        return ParticipantMeta.load(meta), 'sidecar', None
+    if sidecar_path(path).exists(): return ParticipantMeta.load(sidecar_path(path)), 'sidecar', None
+    if path.stem in KNOWN_PARTICIPANTS: return ParticipantMeta(path.stem, **KNOWN_PARTICIPANTS[path.stem]), 'known', None
+    m, note = _infer_meta(path, f, task)
+    return m, 'inferred', note
 
 def _read(ds, path, key, sl=slice(None)):
     "Read a slice of a dataset; a read failure (corrupt chunk) becomes an `NSDInputError`."
@@ -276,16 +302,17 @@ def _check_shape(ds, path, key, sym, dims):
 def validate_participant(path, # participant `.h5` file
                          meta=None, # `ParticipantMeta`, a path to a sidecar YAML, or None (sidecar / known / inferred)
                          check_values:bool=True, # stream every array to check for NaN/inf and the ndB range
-                        ) -> dict: # summary: name, simulated, n_frames, duration_s, n_channels, density, grid, n_bins, n_trials, n_train, n_test, keys, meta_source
-    "Check a participant file and its metadata; raise `NSDInputError` naming file and key on the first problem."
-    path = Path(path)
+                         spec_frames=None, # frames of the stored spectrogram to recompute from the audio; None: `spot_check_frames`; () skips
+                        ) -> dict: # summary: name, simulated, n_frames, duration_s, n_channels, density, grid, n_bins, n_trials, n_train, n_test, keys, meta_source, meta, spec_check, warnings
+    "Check a participant file and its metadata; raise `NSDInputError` naming file and key on the first problem; return a summary with the warnings."
+    path = Path(path); warnings = []
+    def warn(text): warnings.append(text); _log.warning('%s', text)
     with _open_h5(path) as f:
         def bad(key, what): raise NSDInputError(what, path, key)
         for k, (_, required, _) in H5_KEYS.items():
             if required and k not in f: bad(k, 'required key is missing')
         for k in H5_KEYS:
             if k in f and not isinstance(f[k], h5py.Dataset): bad(k, 'must be a dataset, not a group')
-        m, source = _resolve_meta(path, f, meta)
         ecog, spec = f['ecog_alldataset'], f['wave_re_spec_alldataset']
         for k in ('ecog_alldataset', 'wave_re_spec_alldataset'):
             if f[k].ndim != 2: bad(k, f'must be 2-D ({H5_KEYS[k][0]}), got shape {f[k].shape}')
@@ -310,6 +337,8 @@ def validate_participant(path, # participant `.h5` file
                 if not np.isfinite(v).all(): bad(k, f'has {int((~np.isfinite(v)).sum())} NaN or inf values')
                 if (v != np.round(v)).any(): bad(k, f'must hold integer frame indices, got {int((v != np.round(v)).sum())} non-integer values (e.g. {v[v != np.round(v)][0]})')
             idx[k] = v.astype(np.int64)
+        m, source, note = _resolve_meta(path, f, meta, idx.get('task_alldataset'))
+        if note: warn(note)
         # values
         if check_values:
             for k in _FLOAT_KEYS:
@@ -344,24 +373,35 @@ def validate_participant(path, # participant `.h5` file
         sim_attr = f.attrs.get('simulated', None)
         if sim_attr is not None and bool(sim_attr) != bool(m.simulated):
             bad('simulated', f'the HDF5 attribute says simulated={bool(sim_attr)} but the metadata say simulated={bool(m.simulated)}')
-        if m.name != path.stem: _log.warning('%s: metadata name %r differs from the file name', path, m.name)
+        if m.name != path.stem: warn(f'{path}: name: metadata name {m.name!r} differs from the file name {path.stem!r}')
+        # the stored spectrogram against the stored audio: warnings only
+        spec_check = None
+        if spec_frames is None or len(spec_frames):
+            frames = spot_check_frames(s, e, N) if spec_frames is None else np.asarray(spec_frames, np.int64).reshape(-1)
+            out = np.flatnonzero((frames < 0) | (frames >= N))
+            if out.size: raise NSDInputError(f'frame {frames[out[0]]} is outside the recording [0, {N})', key='spec_frames')
+            spec_check, notes = check_stored_spectrogram(f, m, frames, path=path)
+            for w in notes: warn(w)
         keys = sorted(f.keys())
     return dict(name=m.name, path=str(path), simulated=bool(m.simulated), n_frames=N, duration_s=N / FRAME_RATE,
                 n_channels=dims['C'], density=m.density, grid=grid_shape(m.density), n_bins=dims['F'], sex=m.sex,
-                n_trials=K, n_train=K - m.n_test, n_test=m.n_test, keys=keys, meta_source=source, meta=m)
+                n_trials=K, n_train=K - m.n_test, n_test=m.n_test, keys=keys, meta_source=source, meta=m,
+                spec_check=spec_check, warnings=warnings)
 
 def summary_line(summary:dict) -> str:
-    "One line describing a validated participant."
-    s = summary; H, W = s['grid']
+    "One line describing a validated participant; it ends with the number of warnings when there are any."
+    s = summary; H, W = s['grid']; n_warn = len(s.get('warnings') or [])
     return (f"{s['name']} [{'simulated' if s['simulated'] else 'real'}]: {s['n_frames']} frames ({s['duration_s']:.1f} s), "
             f"{s['n_channels']} channels ({s['density']} grid {H}x{W}), F = {s['n_bins']} ({s['sex']}), "
-            f"{s['n_trials']} trials ({s['n_train']} train / {s['n_test']} test), keys: {', '.join(s['keys'])}")
+            f"{s['n_trials']} trials ({s['n_train']} train / {s['n_test']} test), keys: {', '.join(s['keys'])}"
+            + (f"; {n_warn} warning{'s' if n_warn != 1 else ''}" if n_warn else ''))
+
 
 # %% ../nbs/00c_participant.ipynb #f4f24243
 def tiny_participant_arrays(N:int=400, # frames (3.2 s at 125 Hz)
                             C:int=64, # channels
                             F:int=256, # spectrogram bins
-                            K:int=6, # trials (words)
+                            K:int=6, # trials (words), every 60 frames from frame 40: K <= (N - 60) // 60
                             seed:int=0,
                             praat:bool=False, # add Praat-like label arrays (random, sorted formants)
                            ) -> dict: # key -> array, for `write_participant`
@@ -380,7 +420,7 @@ def tiny_participant_arrays(N:int=400, # frames (3.2 s at 125 Hz)
             'wave_re_spec_alldataset': np.clip(spec, -1, 1).astype(np.float32),
             'noisesample_re_alldataset': np.full(F, 1e-4, np.float32),
             'start_ind_re_valid_alldataset': on, 'end_ind_re_valid_alldataset': off,
-            'label_alldataset': ['cat', 'dog', 'cat', 'sun', 'dog', 'cat'][:K],
+            'label_alldataset': [('cat', 'dog', 'cat', 'sun', 'dog', 'cat')[i % 6] for i in range(K)],
             'stim_ind_re_valid_alldataset': on - 30}
     if praat:
         rng = np.random.default_rng(seed + 1)
@@ -388,6 +428,77 @@ def tiny_participant_arrays(N:int=400, # frames (3.2 s at 125 Hz)
         a['formant_re_alldataset'] = np.sort(rng.uniform(200, 5000, (N, 6)), 1).astype(np.float32)
         a['intensity_re_alldataset'] = rng.uniform(20, 80, N).astype(np.float32)
     return a
+
+
+# %% ../nbs/00c_participant.ipynb #e4244792
+SPEC_CHECK_N = 8       # frames of the stored spectrogram that validation recomputes from the stored audio
+SPEC_CHECK_TOL = 0.01  # mean |ΔndB| over a frame's bins (0.36 dB) above which a frame differs: see the figure below
+
+def spot_check_frames(onsets, # (K,) speech onset of each trial, frame
+                      offsets, # (K,) speech offset (exclusive), frame
+                      n_frames:int, # N
+                      n:int=SPEC_CHECK_N, # frames wanted
+                     ) -> np.ndarray: # sorted frame indices, at most `n`
+    "The middle frames of `n` trials evenly spaced in time (r frames evenly inside a trial picked r times when K < n)."
+    on, off = np.asarray(onsets, np.int64).reshape(-1), np.asarray(offsets, np.int64).reshape(-1)
+    order = np.argsort(on, kind='stable')
+    pick = order[((np.arange(n) + 0.5) * len(on) / n).astype(np.int64)]  # trials at evenly spaced ranks in onset order
+    trials, reps = np.unique(pick, return_counts=True)
+    frames = [on[k] + (off[k] - on[k]) * (i + 1) // (r + 1) for k, r in zip(trials, reps) for i in range(r)]
+    return np.unique(np.clip(np.asarray(frames, np.int64), 0, n_frames - 1))
+
+def audio_power_at(wave, # stored audio: an h5py dataset or an array, shape (128N,) or (128N, 1); read by slicing
+                   frames, # frame indices in [0, N)
+                   n_bins:int, # F
+                   audio_scale:float=1.0, # multiplied onto the audio first
+                  ) -> torch.Tensor: # power `(len(frames), F)`, = `stft_power(audio_scale · wave, F)[frames]`
+    "Power STFT of the stored audio at a few frames, reading only the 2m+1 frames of audio around each."
+    frames = np.asarray(frames, np.int64).reshape(-1)
+    N, m = wave.shape[0] // HOP, -(-(n_bins - 1) // HOP)  # a window reaches F − 1 samples either side of its centre
+    w = 2 * m + 1
+    if N < w: raise NSDInputError(f'has {N} frames; recomputing a spectrogram frame needs {w}', key='wave')
+    out = np.flatnonzero((frames < 0) | (frames >= N))
+    if out.size: raise NSDInputError(f'frame {frames[out[0]]} is outside [0, {N})', key='frames')
+    starts = np.clip(frames - m, 0, N - w)  # pushed inward at the ends, where the reflect padding is the recording's own
+    segs = np.stack([np.asarray(wave[HOP * a:HOP * (a + w)], dtype=np.float32).reshape(-1) for a in starts])
+    P = stft_power(torch.from_numpy(segs) * audio_scale, n_bins)  # [n, w, F]: one call for all frames
+    return P[torch.arange(len(frames)), torch.from_numpy(frames - starts)]
+
+
+# %% ../nbs/00c_participant.ipynb #a5b540ba
+def check_stored_spectrogram(f, # open participant file (h5py.File) or a dict of its arrays
+                             meta:ParticipantMeta, # gives `audio_scale`
+                             frames=None, # frames to check; default `spot_check_frames` of the file's trials
+                             tol:float=SPEC_CHECK_TOL, # largest mean |ΔndB| of a frame that still agrees
+                             path=None, # the file, named in the warnings
+                            ) -> tuple: # (report dict, list of warnings)
+    "Recompute a few spectrogram frames from the stored audio and warn (never refuse) where they differ from the stored ones."
+    spec, wave = f['wave_re_spec_alldataset'], f['wave_re_alldataset']
+    N, F = spec.shape
+    if frames is None:
+        frames = spot_check_frames(np.asarray(f['start_ind_re_valid_alldataset'][()]), np.asarray(f['end_ind_re_valid_alldataset'][()]), N)
+    frames = np.unique(np.asarray(frames, np.int64).reshape(-1))
+    P = audio_power_at(wave, frames, F, meta.audio_scale).double()                                  # [n, F] power
+    S = torch.from_numpy(np.stack([np.asarray(spec[int(t)], dtype=np.float64) for t in frames]))   # [n, F] stored ndB
+    e_at = lambda gain_db: (power_to_ndb(P * 10 ** (gain_db / 10)) - S).abs().mean(-1).numpy()     # e_t, one per frame
+    inside = (S.abs() < 1 - NDB_TOLERANCE) & (P > POWER_FLOOR)  # bins inside both clip ranges
+    stored_db = (S + 1) / 2 * (MAX_DB - NOISE_DB) + NOISE_DB
+    gain_db = float((stored_db - 10 * torch.log10(P.clamp_min(POWER_FLOOR)))[inside].median()) if inside.any() else 0.0
+    e0, e1 = e_at(0.0), e_at(gain_db)
+    bad0, bad1 = frames[~(e0 <= tol)], frames[~(e1 <= tol)]  # NaN counts as different
+    where = f'{path}: wave_re_spec_alldataset: ' if path is not None else 'wave_re_spec_alldataset: '
+    warnings, scale, differing, e = [], meta.audio_scale, bad0, e0
+    if len(bad1) < len(bad0) and 2 * len(bad1) <= len(frames):  # one gain explains most frames: another audio scale
+        scale, differing, e = meta.audio_scale * 10 ** (gain_db / 20), bad1, e1
+        warnings.append(f'{where}matches the spectrogram of wave_re_alldataset only with the audio scaled by a further '
+                        f'{gain_db:+.2f} dB: audio_scale {scale:.6g} instead of {meta.audio_scale:.6g} (set it in the metadata sidecar)')
+    if len(differing):
+        warnings.append(f'{where}frames {", ".join(str(int(t)) for t in differing)} differ from the spectrogram of wave_re_alldataset '
+                        f'(mean |ΔndB| {float(np.mean(e[np.isin(frames, differing)])):.3g} > {tol:g} at audio_scale {scale:.6g}); '
+                        "the file's spectrogram may have been made with other settings")
+    report = dict(frames=frames.tolist(), mean_abs_dndb=[float(x) for x in e0], gain_db=gain_db,
+                  differing=[int(t) for t in differing], tolerance=tol)
+    return report, warnings
 
 
 # %% ../nbs/00c_participant.ipynb #bfc1dccd

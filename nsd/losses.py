@@ -9,10 +9,15 @@ from dataclasses import dataclass
 
 import torch
 
+from .core import POWER_FLOOR, NSDInputError
 from .spectral import ndb_to_power, power_to_ndb
+from .synthesizer import REFERENCE_WIDTH_TO_HALF_POWER, SpeechParams
 
 # %% auto #0
-__all__ = ['A2ALoss', 'reference_mel_weights', 'supervision_fade', 'a2a_loss']
+__all__ = ['LD_FLOOR_DB', 'A2ALoss', 'reference_mel_weights', 'supervision_fade', 'loss_lin', 'mel_ndb', 'loss_mel',
+           'loss_loudness', 'loss_amp', 'high_band_dominance', 'loss_exp', 'loss_diff', 'loss_order', 'loss_formant',
+           'loss_pitch', 'a2a_loss', 'E2ALoss', 'loudness_weight', 'log_freq_scale', 'flood', 'loss_loudness_match',
+           'loss_component', 'voicing_pair', 'e2a_loss']
 
 # %% ../nbs/03a_losses.ipynb #9b63deac
 @dataclass(frozen=True)
@@ -45,48 +50,259 @@ def supervision_fade(epoch:int, epochs:int) -> float:
     a, b = epochs / 3, 2 * epochs / 3
     return 1.0 if epoch < a else max(0.0, 1 - (epoch - a) / (b - a))
 
-def _d1(x): return (x[:, 1:] - x[:, :-1]).abs().mean()
-def _d2(x): return (x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]).abs().mean()
+# %% ../nbs/03a_losses.ipynb #98e752d6
+def loss_lin(spec:torch.Tensor, # target S, ndB (batch, time, F)
+             spec_hat:torch.Tensor, # reconstruction Ŝ, ndB, not clipped above (batch, time, F)
+             power:bool=True, # include the power-scale half (a2a); False: the ndB half only (e2a)
+            ) -> torch.Tensor: # scalar
+    "§6.1: mean|P(S) − P(Ŝ)| + ½·mean|S − Ŝ|, P = ndB → power; with `power=False` only ½·mean|S − Ŝ|."
+    half_db = 0.5 * (spec - spec_hat).abs().mean()
+    return (ndb_to_power(spec) - ndb_to_power(spec_hat)).abs().mean() + half_db if power else half_db
 
-# %% ../nbs/03a_losses.ipynb #c4c6fadb
+def mel_ndb(power:torch.Tensor, # power spectrogram (batch, time, F)
+            mel_fb:torch.Tensor, # (F, n_mels) mel filterbank
+           ) -> torch.Tensor: # M (batch, time, n_mels), ndB, floor at −1, no top clip
+    "M: the mel view the mel term compares, power → mel bands → ndB."
+    return power_to_ndb(power @ mel_fb, clip_top=False)
+
+def loss_mel(mel:torch.Tensor, # target M (batch, time, n_mels), ndB
+             mel_hat:torch.Tensor, # reconstruction M̂, same shape
+             mel_w:torch.Tensor|None=None, # (n_mels,) band weights w; None: all 1
+            ) -> torch.Tensor: # scalar
+    "½·mean|w ⊙ (M̂ − M)|."
+    d = (mel_hat - mel).abs()
+    return 0.5 * (d * mel_w if mel_w is not None else d).mean()
+
+# %% ../nbs/03a_losses.ipynb #12f0d157
+def loss_loudness(loudness:torch.Tensor, # L (batch, time)
+                  on_stage_wider:torch.Tensor, # (batch, time) 1 inside the word ±5 frames
+                 ) -> torch.Tensor: # scalar
+    "mean(L·(1 − on±5)): loudness outside the word should be 0."
+    return (loudness * (1 - on_stage_wider)).mean()
+
+def loss_amp(formant_amps:torch.Tensor, # A1..A6 (batch, time, 6)
+             voicing:torch.Tensor, # α_h (batch, time)
+            ) -> torch.Tensor: # scalar
+    "mean over frames and i = 1..3 of relu(A_{i+1} − A_i)·[α_h > α_n]: on voiced frames A1 ≥ A2 ≥ A3 ≥ A4."
+    A = formant_amps
+    voiced = (voicing > 0.5).to(A.dtype)  # α_h > α_n = 1 − α_h
+    return (torch.relu(A[..., 1:4] - A[..., 0:3]) * voiced[..., None]).mean()
+
+def high_band_dominance(spec:torch.Tensor, # ndB spectrogram (batch, time, F)
+                       ) -> torch.Tensor: # E (batch, time)
+    "E: 1 where the mean ndB of the upper half band (≥ 4 kHz) exceeds the lower half's, ½ where equal, else 0."
+    half = spec.shape[-1] // 2
+    hi, lo = spec[..., half:].mean(-1), spec[..., :half].mean(-1)
+    return (hi > lo).to(spec.dtype) + 0.5 * (hi == lo).to(spec.dtype)
+
+def loss_exp(voicing:torch.Tensor, # α_h (batch, time)
+             spec:torch.Tensor, # the target ndB spectrogram (batch, time, F), for E
+            ) -> torch.Tensor: # scalar
+    "mean((α_h − α_n)·E): frames dominated by the band above 4 kHz should be unvoiced."
+    return ((2 * voicing - 1) * high_band_dominance(spec)).mean()
+
+# %% ../nbs/03a_losses.ipynb #b2c68087
+def _d1(x): return (x[:, 1:] - x[:, :-1]).abs().mean()                    # Δ: mean |first difference in time|
+def _d2(x): return (x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]).abs().mean()   # Δ²: mean |second difference in time|
+
+def loss_diff(params:SpeechParams, # speech parameters, at least 3 frames
+              amps:bool=True, # include the formant- and noise-amplitude parts (a2a); e2a leaves them out
+             ) -> torch.Tensor: # scalar
+    "[Δ²(1.5F) + Δ²(2f0) + Δ(B^n/5) + Δ(F^n/5) + 750Δ(α) (+ 1500Δ²(A) + 1500Δ²(A^n))]/2000, Hz; B^n in the reference's widths."
+    if params.n_frames < 3:
+        raise NSDInputError(f'needs at least 3 frames for second differences in time, got {params.n_frames}', key='params')
+    p = params
+    noise_bw = p.noise_formant_bandwidth_hz / REFERENCE_WIDTH_TO_HALF_POWER  # nsd's half-power width → the reference's width
+    d = (_d2(1.5 * p.formant_freqs_hz) + _d2(2 * p.f0_hz) + _d1(noise_bw / 5) + _d1(p.noise_formant_freq_hz / 5)
+         + 750 * _d1(p.voicing))   # Δ(α) over (α_h, α_n) equals Δ(α_h): both change by the same amount
+    if amps: d = d + 1500 * _d2(p.formant_amps) + 1500 * _d2(p.noise_amps)
+    return d / 2000
+
+def loss_order(formant_freqs_hz:torch.Tensor, # F1..F6 (batch, time, 6), Hz
+              ) -> torch.Tensor: # scalar, Hz
+    "mean(relu(F_i − F_{i+1})), i = 1..5: formants stay in order."
+    F = formant_freqs_hz
+    return torch.relu(F[..., :-1] - F[..., 1:]).mean()
+
+# %% ../nbs/03a_losses.ipynb #5b64249d
+def loss_formant(formant_freqs_hz:torch.Tensor, # encoder F̂1..F̂6 (batch, time, 6), Hz
+                 formants_praat_hz:torch.Tensor, # Praat F1.. (batch, time, ≥ 4), Hz; only F1..F4 are used
+                 on_stage:torch.Tensor, # (batch, time) 1 inside the word
+                ) -> torch.Tensor: # scalar, Hz²
+    "mean(e₁..₄²) + 6·mean(e₁²) + 3·mean(e₂²) + 1.5·mean(e₃²), e = (F̂ − F_praat)·on."
+    e = (formant_freqs_hz[..., :4] - formants_praat_hz[..., :4]) * on_stage[..., None]
+    return e.square().mean() + 6 * e[..., 0].square().mean() + 3 * e[..., 1].square().mean() + 1.5 * e[..., 2].square().mean()
+
+def loss_pitch(f0_hz:torch.Tensor, # encoder f̂0 (batch, time), Hz
+               f0_praat_hz:torch.Tensor, # Praat f0 (batch, time), Hz; 0 where unvoiced
+               mask:torch.Tensor, # (batch, time) supervised frames: on_stage (reference) or on_stage·voiced
+              ) -> torch.Tensor: # scalar, Hz²
+    "mean(((f̂0 − f0_praat)·mask)²)."
+    return ((f0_hz - f0_praat_hz) * mask).square().mean()
+
+# %% ../nbs/03a_losses.ipynb #cd0f7952
+def _shape(v): return f'shape {tuple(v.shape)}' if isinstance(v, torch.Tensor) else type(v).__name__
+
+def _check_inputs(spec, power_hat, params:dict, batch:dict, keys:dict):
+    "Refuse mismatched shapes and missing batch keys, naming the argument (keys: batch key → why it is needed)."
+    if not isinstance(spec, torch.Tensor) or spec.ndim != 3:
+        raise NSDInputError(f'must be a tensor (batch, time, F), got {_shape(spec)}', key='spec')
+    if not isinstance(power_hat, torch.Tensor) or power_hat.shape != spec.shape:
+        raise NSDInputError(f'must have the shape of spec {tuple(spec.shape)}, got {_shape(power_hat)}', key='power_hat')
+    for name, p in params.items():
+        if not isinstance(p, SpeechParams): raise NSDInputError(f'must be SpeechParams, got {type(p).__name__}', key=name)
+        if tuple(p.f0_hz.shape) != tuple(spec.shape[:2]):
+            raise NSDInputError(f'must have (batch, time) = {tuple(spec.shape[:2])} like spec, got {tuple(p.f0_hz.shape)}', key=name)
+    for k, why in keys.items():
+        if k not in batch: raise NSDInputError(f"missing; it is needed {why}", key=f'batch.{k}')
+
 def a2a_loss(spec:torch.Tensor, # target ndB spectrogram (batch, time, F)
              power_hat:torch.Tensor, # synthesized power (batch, time, F)
-             params, # SpeechParams from the encoder
+             params:SpeechParams, # from the encoder
              batch:dict, # the window batch (masks, optional Praat labels)
              cfg:A2ALoss, # weights and switches
              fade:float, # supervision_fade(epoch, epochs)
              mel_fb:torch.Tensor, # (F, n_mels) mel filterbank
              mel_w:torch.Tensor|None, # (n_mels,) mel-term weights, None for equal weights
-            ) -> tuple: # (total, {term: value})
+            ) -> tuple: # (total, {term: value}), the values unweighted
     "The a2a loss of §6.2: spectrogram terms plus the parameter priors and optional Praat supervision."
-    S_hat = power_to_ndb(power_hat, clip_top=False)
-    P, P_hat = ndb_to_power(spec), ndb_to_power(S_hat)
-    lin = (P - P_hat).abs().mean() + 0.5 * (spec - S_hat).abs().mean()
-    M, M_hat = power_to_ndb(P @ mel_fb, clip_top=False), power_to_ndb(P_hat @ mel_fb, clip_top=False)
-    mel = 0.5 * ((M_hat - M).abs() * (mel_w if mel_w is not None else 1)).mean()
-    loud = (params.loudness * (1 - batch['on_stage_wider'])).mean()
-    voiced = (params.voicing > 0.5).to(spec.dtype)                      # α_h > α_n
-    A = params.formant_amps
-    amp = (torch.relu(A[..., 1:4] - A[..., 0:3]) * voiced[..., None]).mean()
-    half = spec.shape[-1] // 2
-    hi, lo = spec[..., half:].mean(-1), spec[..., :half].mean(-1)
-    E = (hi > lo).to(spec.dtype) + 0.5 * (hi == lo).to(spec.dtype)      # 1 where ≥ 4 kHz dominates
-    exp = ((2 * params.voicing - 1) * E).mean()                         # (α_h − α_n)·E
-    Fhz = params.formant_freqs_hz
-    diff = (_d2(1.5 * Fhz) + _d2(2 * params.f0_hz) + _d1(params.noise_formant_bandwidth_hz / 5)
-            + _d1(params.noise_formant_freq_hz / 5) + 750 * _d1(params.voicing)
-            + 1500 * _d2(A) + 1500 * _d2(params.noise_amps)) / 2000
-    order = torch.relu(Fhz[..., :-1] - Fhz[..., 1:]).mean()
-    terms = {'lin': lin, 'mel': mel, 'loudness': loud, 'amp': amp, 'exp': exp, 'diff': diff, 'order': order}
-    total = (cfg.w_linear * lin + cfg.w_mel * mel + cfg.w_loudness * (1 if cfg.fix_double_loudness else 2) * loud
-             + cfg.w_amp * amp + cfg.w_exp * exp + cfg.w_diff * diff + cfg.w_order * order)
-    on = batch['on_stage']
-    if cfg.formant_supervision:
-        e = (Fhz - batch['formants_hz']) * on[..., None]
-        formant = e[..., :4].square().mean() + 6 * e[..., 0].square().mean() + 3 * e[..., 1].square().mean() + 1.5 * e[..., 2].square().mean()
-        terms['formant'] = formant; total = total + cfg.w_formant * fade * formant
+    need = {'on_stage_wider': 'for the loudness term'}
+    if cfg.formant_supervision: need.update(on_stage='for formant supervision', formants_hz='for formant supervision (Praat labels: TrialBank(praat=True))')
     if cfg.pitch_supervision:
-        m = on * batch['voiced'].to(on.dtype) if cfg.fix_pitch_unvoiced else on
-        pitch = ((params.f0_hz - batch['f0_hz']) * m).square().mean()
-        terms['pitch'] = pitch; total = total + cfg.w_pitch * fade * pitch
+        need.update(on_stage='for pitch supervision', f0_hz='for pitch supervision (Praat labels: TrialBank(praat=True))')
+        if cfg.fix_pitch_unvoiced: need['voiced'] = 'for fix_pitch_unvoiced (Praat labels: TrialBank(praat=True))'
+    _check_inputs(spec, power_hat, {'params': params}, batch, need)
+    S_hat = power_to_ndb(power_hat, clip_top=False)
+    terms = {'lin': loss_lin(spec, S_hat),
+             'mel': loss_mel(mel_ndb(ndb_to_power(spec), mel_fb), mel_ndb(ndb_to_power(S_hat), mel_fb), mel_w),
+             'loudness': loss_loudness(params.loudness, batch['on_stage_wider']),
+             'amp': loss_amp(params.formant_amps, params.voicing),
+             'exp': loss_exp(params.voicing, spec),
+             'diff': loss_diff(params),
+             'order': loss_order(params.formant_freqs_hz)}
+    w = {'lin': cfg.w_linear, 'mel': cfg.w_mel, 'loudness': cfg.w_loudness * (1 if cfg.fix_double_loudness else 2),
+         'amp': cfg.w_amp, 'exp': cfg.w_exp, 'diff': cfg.w_diff, 'order': cfg.w_order}
+    on = batch.get('on_stage')
+    if cfg.formant_supervision:
+        terms['formant'] = loss_formant(params.formant_freqs_hz, batch['formants_hz'], on); w['formant'] = cfg.w_formant * fade
+    if cfg.pitch_supervision:
+        mask = on * batch['voiced'].to(on.dtype) if cfg.fix_pitch_unvoiced else on
+        terms['pitch'] = loss_pitch(params.f0_hz, batch['f0_hz'], mask); w['pitch'] = cfg.w_pitch * fade
+    total = sum(w[k] * v for k, v in terms.items())
+    return total, terms
+
+# %% ../nbs/03a_losses.ipynb #3410e476
+@dataclass(frozen=True)
+class E2ALoss:
+    "Weights of the e2a loss (reference values, §6.3), its options, and the switchable fixes."
+    w_linear: float = 80.0                 # ½·mean|S − Ŝ|, the ndB half of the linear term
+    w_mel: float = 80.0                    # ½·mean|M̂ − M|, equal band weights
+    w_loudness: float = 150.0              # (ld_c − ld_e)²
+    w_f0: float = 0.3                      # ((f0_c − f0_e)/40 Hz)²·u
+    w_voicing: float = 540.0               # the α term
+    w_formant_amps: float = 400.0          # (A_c − A_e)²·u_h
+    w_formant_freqs: float = 1200.0        # (m(F_c) − m(F_e))²·u_h; the reference's 4 × 300
+    w_noise_amps: float = 400.0            # (A^n_c − A^n_e)²·u_n, all 7
+    w_noise_formant_freq: float = 12000.0  # (m(F^n_c) − m(F^n_e))²·u_n, the noise formant
+    w_noise_bandwidth: float = 3.0         # ((B^n_c − B^n_e)/400 Hz)²·u_n, the noise formant
+    w_diff: float = 1.0                    # smoothness of the decoded parameters (no amplitude parts)
+    w_exp: float = 10.0                    # frames louder above 4 kHz should be unvoiced
+    w_order: float = 1.0                   # formant frequencies in order
+    flooding: bool = True                  # ℓ → |ℓ − b| + b on the components (reference APPLY_FLOODING)
+    flood_formant_freqs: float = 0.0025    # b of formant_freqs (the reference's 0.01 on 4ℓ)
+    flood_noise_formant_freq: float = 0.05 # b of noise_formant_freq
+    flood_noise_bandwidth: float = 0.01    # b of noise_bandwidth
+    loudness_weighting: bool = True        # frame weights ld from the guide's loudness (--ld_loss_weight 1)
+    voicing_weighting: bool = True         # α_h / α_n frame weights of the formant / noise components (--alpha_loss_weight 1)
+    consonant_weighting: bool = False      # cons = 100·[α_n > 0.5] (--consonant_loss_weight 1); off: 1
+    n_mels: int = 128                      # mel bands of the mel term
+    fix_on_stage_wider: bool = False       # §12.7, §13.7: mask the components with on_stage_wider, not on_stage
+    fix_voicing_loss: bool = False         # §12.8, §13.7: α term = mean((α_h,c − α_h,e)²·u), not the exponential map
+    fix_loudness_clip: bool = False        # §6.3: clip the decoder's ld at −70 dB like the guide's
+
+# %% ../nbs/03a_losses.ipynb #0179777c
+LD_FLOOR_DB = -70.0  # the guide's loudness weight ld is 0 at and below this loudness, dB
+
+def loudness_weight(loudness:torch.Tensor, # L ≥ 0 (batch, time), floored at 1e-10 (−100 dB) before the log
+                    clip:bool=True, # clip at −70 dB (the guide); False: the reference's unclipped decoder side
+                   ) -> torch.Tensor: # ld (batch, time)
+    "ld = (max(10·log10 L, −70) + 70)/50: 0 at −70 dB, 1.4 at 0 dB."
+    db = 10 * torch.log10(loudness.clamp_min(POWER_FLOOR))
+    return ((db.clamp_min(LD_FLOOR_DB) if clip else db) - LD_FLOOR_DB) / 50
+
+def log_freq_scale(freq_hz:torch.Tensor, # frequencies > 0, Hz
+                  ) -> torch.Tensor: # m, same shape
+    "m(h) = (log2(h/440) + 31/24)·24/133: the reference's normalised log-frequency scale, 0 ↔ 180 Hz, 1 ↔ 8 372 Hz."
+    return (torch.log2(freq_hz / 440) + 31 / 24) * 24 / 133
+
+def flood(loss:torch.Tensor, # a non-negative loss ℓ
+          level:float, # the flood level b ≥ 0
+         ) -> torch.Tensor:
+    "Flooding |ℓ − b| + b: ℓ itself above b; below b its gradient is reversed, pushing ℓ back up to b."
+    return (loss - level).abs() + level
+
+def loss_loudness_match(loudness_ref:torch.Tensor, # guide L_c (batch, time)
+                        loudness_hat:torch.Tensor, # decoded L_e (batch, time)
+                        clip_hat:bool=False, # clip ld_e at −70 dB too (fix); the reference does not
+                       ) -> torch.Tensor: # scalar
+    "mean((ld_c − ld_e)²), ld_c clipped at −70 dB."
+    return (loudness_weight(loudness_ref) - loudness_weight(loudness_hat, clip=clip_hat)).square().mean()
+
+def loss_component(ref:torch.Tensor, # the guide's values c (batch, time[, n])
+                   hat:torch.Tensor, # the decoded values e, same shape
+                   weight:torch.Tensor, # frame weights u, broadcastable to the values
+                  ) -> torch.Tensor: # scalar
+    "mean((c − e)²·u) over frames, items and channels."
+    return ((ref - hat).square() * weight).mean()
+
+def voicing_pair(voicing:torch.Tensor, # α_h (batch, time)
+                ) -> torch.Tensor: # (batch, time, 2)
+    "α = (α_h, α_n), α_n = 1 − α_h: the two voicing channels the reference's α term compares."
+    return torch.stack([voicing, 1 - voicing], -1)
+
+# %% ../nbs/03a_losses.ipynb #fe8d1059
+def e2a_loss(spec:torch.Tensor, # target ndB spectrogram (batch, time, F)
+             power_hat:torch.Tensor, # synthesized power from the decoded parameters (batch, time, F)
+             params_hat:SpeechParams, # e: the ECoG decoder's speech parameters
+             params_ref:SpeechParams, # c: the guide, the speech encoder (eval mode) on the true spectrogram; detached here
+             batch:dict, # the window batch: 'on_stage' ('on_stage_wider' with fix_on_stage_wider)
+             cfg:E2ALoss, # weights, options and switches
+             mel_fb:torch.Tensor, # (F, n_mels) mel filterbank
+             mel_w:torch.Tensor|None=None, # (n_mels,) mel-term weights; the reference: None (equal)
+            ) -> tuple: # (total, {term: value}), the values unweighted and not flooded
+    "The e2a loss of §6.3: spectrogram terms, the guide's components under its frame weights, and priors on e."
+    mask_key = 'on_stage_wider' if cfg.fix_on_stage_wider else 'on_stage'
+    _check_inputs(spec, power_hat, {'params_hat': params_hat, 'params_ref': params_ref}, batch,
+                  {mask_key: 'to mask the component terms'})
+    c = SpeechParams(**{k: v.detach() for k, v in params_ref.as_dict().items()})
+    e = params_hat
+    ld = loudness_weight(c.loudness) if cfg.loudness_weighting else torch.ones_like(c.loudness)
+    u = batch[mask_key] * ld                                                     # f0 (and the fixed α term)
+    w_h, w_n = (c.voicing, 1 - c.voicing) if cfg.voicing_weighting else (1.0, 1.0)
+    cons = 100 * (c.voicing < 0.5).to(u.dtype) if cfg.consonant_weighting else 1.0   # α_n,c > 0.5
+    u_h, u_n = w_h * u * cons, w_n * u * cons
+    m, to_ref = log_freq_scale, 1 / (REFERENCE_WIDTH_TO_HALF_POWER * 400)        # /400 Hz on the reference's widths
+    S_hat = power_to_ndb(power_hat, clip_top=False)
+    terms = {
+        'lin': loss_lin(spec, S_hat, power=False),
+        'mel': loss_mel(mel_ndb(ndb_to_power(spec), mel_fb), mel_ndb(ndb_to_power(S_hat), mel_fb), mel_w),
+        'loudness': loss_loudness_match(c.loudness, e.loudness, clip_hat=cfg.fix_loudness_clip),
+        'f0': loss_component(c.f0_hz / 40, e.f0_hz / 40, u),
+        'voicing': (loss_component(c.voicing, e.voicing, u) if cfg.fix_voicing_loss
+                    else loss_lin(voicing_pair(c.voicing), voicing_pair(e.voicing))),
+        'formant_amps': loss_component(c.formant_amps, e.formant_amps, u_h[..., None]),
+        'formant_freqs': loss_component(m(c.formant_freqs_hz), m(e.formant_freqs_hz), u_h[..., None]),
+        'noise_amps': loss_component(c.noise_amps, e.noise_amps, u_n[..., None]),
+        'noise_formant_freq': loss_component(m(c.noise_formant_freq_hz), m(e.noise_formant_freq_hz), u_n),
+        'noise_bandwidth': loss_component(c.noise_formant_bandwidth_hz * to_ref, e.noise_formant_bandwidth_hz * to_ref, u_n),
+        'diff': loss_diff(e, amps=False),
+        'exp': loss_exp(e.voicing, spec),
+        'order': loss_order(e.formant_freqs_hz)}
+    w = {'lin': cfg.w_linear, 'mel': cfg.w_mel, 'loudness': cfg.w_loudness, 'f0': cfg.w_f0, 'voicing': cfg.w_voicing,
+         'formant_amps': cfg.w_formant_amps, 'formant_freqs': cfg.w_formant_freqs, 'noise_amps': cfg.w_noise_amps,
+         'noise_formant_freq': cfg.w_noise_formant_freq, 'noise_bandwidth': cfg.w_noise_bandwidth,
+         'diff': cfg.w_diff, 'exp': cfg.w_exp, 'order': cfg.w_order}
+    b = ({'formant_freqs': cfg.flood_formant_freqs, 'noise_formant_freq': cfg.flood_noise_formant_freq,
+          'noise_bandwidth': cfg.flood_noise_bandwidth} if cfg.flooding else {})
+    total = sum(w[k] * (flood(v, b[k]) if k in b else v) for k, v in terms.items())
     return total, terms

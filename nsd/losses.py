@@ -5,21 +5,30 @@
 # %% ../nbs/03a_losses.ipynb #eedd9b4c
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-from .core import POWER_FLOOR, NSDInputError
+from .core import check_bool, check_number, POWER_FLOOR, NSDInputError
 from .spectral import ndb_to_power, power_to_ndb
 from .synthesizer import REFERENCE_WIDTH_TO_HALF_POWER, SpeechParams
 
 # %% auto #0
-__all__ = ['LD_FLOOR_DB', 'A2ALoss', 'reference_mel_weights', 'supervision_fade', 'loss_lin', 'mel_ndb', 'loss_mel',
-           'loss_loudness', 'loss_amp', 'high_band_dominance', 'loss_exp', 'loss_diff', 'loss_order', 'loss_formant',
-           'loss_pitch', 'a2a_loss', 'E2ALoss', 'loudness_weight', 'log_freq_scale', 'flood', 'loss_loudness_match',
-           'loss_component', 'voicing_pair', 'e2a_loss']
+__all__ = ['LD_FLOOR_DB', 'check_loss_config', 'A2ALoss', 'reference_mel_weights', 'supervision_fade', 'loss_lin', 'mel_ndb',
+           'loss_mel', 'loss_loudness', 'loss_amp', 'high_band_dominance', 'loss_exp', 'loss_diff', 'loss_order',
+           'loss_formant', 'loss_pitch', 'a2a_loss', 'E2ALoss', 'loudness_weight', 'log_freq_scale', 'flood',
+           'loss_loudness_match', 'loss_component', 'voicing_pair', 'e2a_loss']
 
 # %% ../nbs/03a_losses.ipynb #9b63deac
+def check_loss_config(cfg):
+    "Every field of a loss configuration checked where it is defined: weights and flood levels finite and >= 0, band counts >= 1, switches true or false."
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if f.type in (bool, 'bool'): check_bool(f.name, v)
+        elif f.name.startswith('n_'): check_number(f.name, v, lo=1, integer=True)
+        else: check_number(f.name, v, lo=0)
+
 @dataclass(frozen=True)
 class A2ALoss:
     "Weights of the a2a loss (reference values, §6.2) and the switchable fixes."
@@ -38,6 +47,8 @@ class A2ALoss:
     fix_double_loudness: bool = False  # count the loudness term once
     fix_mel_weights: bool = False      # equal weights for the mel bands
     fix_pitch_unvoiced: bool = False   # supervise pitch on voiced frames only
+
+    def __post_init__(self): check_loss_config(self)
 
 def reference_mel_weights(n_mels:int=128) -> torch.Tensor:
     "The reference's mel-term weights: widths of equal steps on its log-frequency scale, (n_mels,)."
@@ -219,6 +230,8 @@ class E2ALoss:
     fix_on_stage_wider: bool = False       # §12.7, §13.7: mask the components with on_stage_wider, not on_stage
     fix_voicing_loss: bool = False         # §12.8, §13.7: α term = mean((α_h,c − α_h,e)²·u), not the exponential map
     fix_loudness_clip: bool = False        # §6.3: clip the decoder's ld at −70 dB like the guide's
+
+    def __post_init__(self): check_loss_config(self)
 
 # %% ../nbs/03a_losses.ipynb #0179777c
 LD_FLOOR_DB = -70.0  # the guide's loudness weight ld is 0 at and below this loudness, dB

@@ -51,7 +51,8 @@ from nsd.spectral import audio_scale_for, background_noise_spectrum, bin_freqs_h
 from nsd.participant import ParticipantMeta, load_participant, validate_participant, write_participant
 from nsd.windows import TrialBank
 from nsd.features import praat_labels
-from nsd.metrics import (REF_FLOOR_POWER, griffin_lim, mel_triangles, pcc_mel, pcc_mel64_db, read_wav,
+from nsd.spectral import mel_filterbank
+from nsd.metrics import (REF_FLOOR_POWER, griffin_lim, pcc_mel, pcc_mel64_db, read_wav,
                          spectrogram_pcc, stoi, stoi_plus)
 from nsd.losses import A2ALoss
 from nsd.training import A2AConfig, A2AStage, TrainConfig, load_checkpoint, read_log, train_a2a, trained_weights
@@ -234,7 +235,7 @@ def build_participant(path:Path, voices:list, sex:str, seed:int) -> dict:
 def mel64_db_spec(ndb:torch.Tensor, n_bins:int, to_unscaled:float) -> torch.Tensor:
     "The README definition applied to an nsd spectrogram: power (floor -> 0) / scale^2, 64 HTK mel bands, dB + 1e-5."
     P = ndb_to_power(ndb.double(), trim_noise=True) * to_unscaled ** 2
-    return 10 * torch.log10(P @ mel_triangles(bin_freqs_hz(n_bins), 64) + REF_FLOOR_POWER)
+    return 10 * torch.log10(P @ mel_filterbank(n_bins, 64, dtype=P.dtype) + REF_FLOOR_POWER)
 
 
 def score(spec, rec, wave, n_bins, audio_scale, gain, gl_iters, seed) -> dict:

@@ -16,14 +16,15 @@ import scipy.signal
 import torch
 
 from .core import AUDIO_SR, HOP, NOISE_DB, NSDInputError, check_option
-from .spectral import audio_scale_for, hz_to_mel, mel_spectrogram_ndb, mel_to_hz, ndb_to_power, spectrogram, stft_power
+from .spectral import audio_scale_for, istft, mel_filterbank, mel_spectrogram_ndb, ndb_to_power, spectrogram, stft, stft_power
 
 # %% auto #0
 __all__ = ['PCC_PER', 'N_MELS_PCC', 'REF_N_FFT', 'REF_N_MELS', 'REF_FLOOR_POWER', 'STOI_FS', 'STOI_FRAME', 'STOI_HOP',
            'STOI_NFFT', 'STOI_BANDS', 'STOI_MIN_FREQ', 'STOI_SEGMENT', 'STOI_DYN_RANGE_DB', 'EVAL_DEFINITIONS',
-           'nanmean_r', 'pearson_r', 'spectrogram_pcc', 'mel_triangles', 'pcc_mel', 'mel64_db', 'pcc_mel64_db',
-           'stoi_min_samples', 'resample_kaiser', 'third_octave_bands', 'remove_silent_frames', 'stoi_band_envelopes',
-           'stoi', 'stoi_plus', 'param_pcc', 'griffin_lim', 'spectral_convergence', 'read_wav', 'evaluate_wav_pair']
+           'nanmean_r', 'pearson_r', 'spectrogram_pcc', 'pcc_mel', 'mel64_db', 'pcc_mel64_db', 'stoi_min_samples',
+           'resample_kaiser', 'third_octave_bands', 'remove_silent_frames', 'stoi_band_envelopes', 'stoi', 'stoi_plus',
+           'param_pcc', 'griffin_lim', 'spectral_convergence', 'read_wav', 'min_trial_samples', 'scored_trials',
+           'evaluate_wav_pair']
 
 # %% ../nbs/03_metrics.ipynb #b3eab9c4
 def _nan_warn(n_bad:int, n:int, what:str):
@@ -91,16 +92,6 @@ REF_N_FFT = 512          # STFT size of the README's reference definition
 REF_N_MELS = 64          # mel bands of the README's reference definition
 REF_FLOOR_POWER = 10 ** (NOISE_DB / 10)  # 1e-5: power added before the log in the reference definition
 
-def mel_triangles(freqs_hz:torch.Tensor, # centre frequencies of the linear bins, Hz `(n_bins,)`
-                  n_mels:int, # mel bands
-                  f_min:float=0.0, f_max:float=AUDIO_SR / 2, # band edges, Hz
-                 ) -> torch.Tensor: # `(n_bins, n_mels)`, triangles peaking at 1
-    "HTK mel triangles on an arbitrary linear-frequency grid."
-    f = torch.as_tensor(freqs_hz, dtype=torch.float64)
-    edges = torch.from_numpy(mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2)))
-    lo, mid, hi = edges[:-2], edges[1:-1], edges[2:]
-    return torch.minimum((f[:, None] - lo) / (mid - lo), (hi - f[:, None]) / (hi - mid)).clamp_min(0)
-
 def pcc_mel(reference:torch.Tensor, # reference ndB spectrogram `(batch, time, freq)`
             decoded:torch.Tensor, # decoded ndB spectrogram, same shape
             n_mels:int=N_MELS_PCC, # mel bands
@@ -118,14 +109,18 @@ def _as_wave_batch(x, name):
     if not x.is_floating_point(): raise NSDInputError(f'must be floating point in [-1, 1), got dtype {x.dtype}', key=name)
     return x.double()
 
+def _reference_readme_power(x:torch.Tensor, # audio `(batch, samples)`, float64
+                           ) -> torch.Tensor: # power `(batch, time + 1, 257)`
+    "The data README's STFT, reproduced (not nsd's `stft`): 512-point periodic Hann window, hop 128, centred, reflect padding."
+    win = torch.hann_window(REF_N_FFT, periodic=True, dtype=x.dtype)
+    X = torch.stft(x, REF_N_FFT, HOP, window=win, center=True, pad_mode='reflect', return_complex=True)
+    return X.abs().square().transpose(1, 2)
+
 def mel64_db(wave:torch.Tensor, # audio `(batch, samples)` at 16 kHz, in [-1, 1)
             ) -> torch.Tensor: # `(batch, time + 1, 64)` dB (an even window gives one frame more)
     "The README's reference spectrogram: 512-point Hann STFT, hop 128, 64 HTK mel bands, 10·log10(P + 1e-5)."
-    x = _as_wave_batch(wave, 'wave')
-    win = torch.hann_window(REF_N_FFT, periodic=True, dtype=torch.float64)
-    X = torch.stft(x, REF_N_FFT, HOP, window=win, center=True, pad_mode='reflect', return_complex=True)
-    P = X.abs().square().transpose(1, 2)                         # [B, time, 257]
-    fb = mel_triangles(torch.arange(REF_N_FFT // 2 + 1) * AUDIO_SR / REF_N_FFT, REF_N_MELS)
+    P = _reference_readme_power(_as_wave_batch(wave, 'wave'))                     # [B, time + 1, 257]
+    fb = mel_filterbank(REF_N_FFT // 2 + 1, REF_N_MELS, n_fft=REF_N_FFT, dtype=torch.float64)
     return 10 * torch.log10(P @ fb + REF_FLOOR_POWER)
 
 def pcc_mel64_db(reference_wave:torch.Tensor, # reference audio `(batch, samples)`, one trial per row, in [-1, 1)
@@ -201,9 +196,14 @@ def third_octave_bands(fs:int=STOI_FS, n_fft:int=STOI_NFFT, n_bands:int=STOI_BAN
 
 def _matlab_hann(n): return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(1, n + 1) / (n + 1))
 
-def _frames(x, frame_len, hop):
+def _reference_pystoi_frames(x, frame_len, hop):
+    "pystoi's framing, reproduced (not nsd's `stft`): MATLAB-style Hann frames `(n, frame_len)` at `hop`."
     starts = np.arange(0, len(x) - frame_len, hop)  # as pystoi: the last full frame is left out when it ends exactly at the end
     return x[starts[:, None] + np.arange(frame_len)] * _matlab_hann(frame_len)
+
+def _reference_pystoi_stft(x):
+    "pystoi's STFT magnitude, reproduced: `_reference_pystoi_frames` (256 at hop 128), 512-point FFT, `(n, 257)`."
+    return np.abs(np.fft.rfft(_reference_pystoi_frames(x, STOI_FRAME, STOI_HOP), STOI_NFFT, axis=1))
 
 def _overlap_add(frames, hop):
     n, L = frames.shape
@@ -216,7 +216,7 @@ def remove_silent_frames(reference:np.ndarray, # clean wave (decides which frame
                          dyn_range_db:float=STOI_DYN_RANGE_DB, frame_len:int=STOI_FRAME, hop:int=STOI_HOP,
                         ) -> tuple: # (reference, decoded) rebuilt from the kept frames
     "Drop frames more than `dyn_range_db` below the loudest reference frame, in both waves."
-    xf, yf = _frames(reference, frame_len, hop), _frames(decoded, frame_len, hop)
+    xf, yf = _reference_pystoi_frames(reference, frame_len, hop), _reference_pystoi_frames(decoded, frame_len, hop)
     energy_db = 20 * np.log10(np.linalg.norm(xf, axis=1) + _EPS)
     keep = energy_db > energy_db.max() - dyn_range_db
     return _overlap_add(xf[keep], hop), _overlap_add(yf[keep], hop)
@@ -228,7 +228,7 @@ def stoi_band_envelopes(reference_wave:np.ndarray, decoded_wave:np.ndarray, # 1-
     x, y = (resample_kaiser(np.asarray(w, dtype=np.float64), STOI_FS, sample_rate) for w in (reference_wave, decoded_wave))
     x, y = remove_silent_frames(x, y)
     obm, _ = third_octave_bands()
-    band = lambda w: np.sqrt(obm @ (np.abs(np.fft.rfft(_frames(w, STOI_FRAME, STOI_HOP), STOI_NFFT, axis=1)) ** 2).T)
+    band = lambda w: np.sqrt(obm @ (_reference_pystoi_stft(w) ** 2).T)
     return band(x), band(y)
 
 def _too_silent(n_frames, what):
@@ -296,36 +296,31 @@ def param_pcc(reference_params, # dict name -> `(batch, time)` or `(batch, time,
     return out
 
 # %% ../nbs/03_metrics.ipynb #77579ba9
-def _stft_pair(n_bins, device, dtype):
-    n_fft = 2 * n_bins - 1
-    win = torch.hann_window(n_fft, periodic=True, device=device, dtype=dtype)
-    fwd = lambda x: torch.stft(x, n_fft, HOP, n_fft, win, center=True, pad_mode='reflect', return_complex=True)
-    inv = lambda X, n: torch.istft(X, n_fft, HOP, n_fft, win, center=True, length=n)
-    return fwd, inv
-
 def griffin_lim(power:torch.Tensor, # power spectrogram `(..., time, freq)`, F = freq bins (window 2F−1)
                 n_iter:int=32, # iterations
                 momentum:float=0.99, # α of the fast Griffin-Lim; 0 = classic
                 generator:torch.Generator|None=None, # for the random initial phase
                ) -> torch.Tensor: # wave `(..., 128·time)`
-    "Fast Griffin-Lim on the framework's STFT (hop 128): power spectrogram → waveform."
+    "Fast Griffin-Lim on the framework's STFT (`nsd.spectral.stft`/`istft`, hop 128): power spectrogram → waveform."
     P = torch.as_tensor(power)
     if not P.is_floating_point(): P = P.float()
-    if P.ndim < 2 or P.shape[-1] < 2: raise NSDInputError(f'must be (..., time, freq) with freq >= 2, got shape {tuple(P.shape)}', key='power')
+    if P.ndim < 2 or P.shape[-1] < 65 or HOP * P.shape[-2] <= P.shape[-1] - 1:
+        raise NSDInputError(f'must be (..., time, freq) with freq >= 65 and 128·time > freq − 1, got shape {tuple(P.shape)}', key='power')
     if not (isinstance(n_iter, (int, np.integer)) and n_iter >= 0): raise NSDInputError(f'must be an integer >= 0, got {n_iter!r}', key='n_iter')
     if not 0 <= momentum < 1: raise NSDInputError(f'must be in [0, 1), got {momentum!r}', key='momentum')
     lead, (T, F) = P.shape[:-2], P.shape[-2:]
-    A = P.reshape(-1, T, F).clamp_min(0).sqrt().transpose(1, 2)             # [B*, freq, time]
-    fwd, inv = _stft_pair(F, A.device, A.dtype)
-    phase = 2 * math.pi * torch.rand(A.shape, generator=generator, dtype=A.dtype).to(A.device)
+    n = HOP * T
+    A = P.reshape(-1, T, F).clamp_min(0).sqrt()                              # [B*, time, freq]
+    # phase drawn (freq, time)-major, as in earlier versions, so a seed gives the same wave as before
+    phase = 2 * math.pi * torch.rand((A.shape[0], F, T), generator=generator, dtype=A.dtype).to(A.device).transpose(1, 2)
     c = torch.polar(torch.ones_like(A), phase)
     unit = lambda z: z / z.abs().clamp_min(1e-16)
     t_prev = None
     for _ in range(n_iter):
-        t = fwd(inv(A * unit(c), HOP * T))
+        t = stft(istft(A * unit(c), n), F)
         c = t if t_prev is None else t + momentum * (t - t_prev)
         t_prev = t
-    return inv(A * unit(c), HOP * T).reshape(*lead, HOP * T)
+    return istft(A * unit(c), n).reshape(*lead, n)
 
 def spectral_convergence(power:torch.Tensor, # target power `(..., time, freq)`
                          wave:torch.Tensor, # candidate wave `(..., 128·time)`
@@ -337,16 +332,27 @@ def spectral_convergence(power:torch.Tensor, # target power `(..., time, freq)`
 
 # %% ../nbs/03_metrics.ipynb #e8378af0
 EVAL_DEFINITIONS = {
-    'pcc': 'Pearson r over the flattened time x freq ndB spectrogram (nsd.data.spectrogram: periodic Hann 2F-1, hop 128, '
-           'noise_db -50, max_db 22.5), per trial; mean over trials',
+    'pcc': 'Pearson r over the flattened time x freq ndB spectrogram (nsd.spectral.spectrogram: periodic Hann 2F-1, hop 128, '
+           'noise_db -50, max_db 22.5) of each scored trial; mean over trials (a shorter last trial counts as one)',
     'pcc_mel': f'as pcc on {N_MELS_PCC} HTK mel bands 0-8 kHz of the ndB->power spectrogram (floor -> 0), re-mapped to ndB; mean over trials',
     'pcc_mel64_db': 'data README reference: 512-point periodic Hann STFT, hop 128, centred; 64 HTK mel bands 0-8 kHz; '
                     '10*log10(P + 1e-5) on the unscaled waves; r over flattened mel x time per trial; mean over trials',
-    'stoi': 'pystoi STOI (Taal et al. 2011) of decoded vs reference over the concatenated full trials',
-    'stoi_plus': 'STOI without clipping or normalisation (mean band-segment Pearson r), nsd implementation, '
-                 'over the concatenated full trials',
-    'per_trial': 'the same metrics for each trial alone; STOI/STOI+ None where a trial has < 30 non-silent STOI frames',
-    'audio_scale': 'one factor from the reference (loudest spectrogram bin at 20 dB), applied to both waves',
+    'stoi': 'pystoi.stoi(reference, decoded, 16000) on the concatenated scored audio (the first scored_samples samples of '
+            'both waves), one value; null if fewer than 30 non-silent STOI frames',
+    'stoi_trial_mean': 'mean of per_trial.stoi over the trials where it is defined (not the same as stoi)',
+    'stoi_plus': 'STOI+ (STOI without clipping or normalisation: mean band-segment Pearson r; nsd.metrics.stoi_plus) '
+                 'on the concatenated scored audio, one value',
+    'stoi_plus_trial_mean': 'mean of per_trial.stoi_plus over the trials where it is defined',
+    'per_trial': 'each metric for each scored trial alone, in order; samples = the trial lengths; STOI/STOI+ null where a '
+                 'trial has < 30 non-silent STOI frames, PCC null where a spectrogram is constant',
+    'n_trials': 'trials scored: the full trials, plus a shorter last one if the remainder is at least half a trial '
+                'and at least 6554 samples (0.41 s, the least STOI can use)',
+    'scored_samples': 'samples scored, from the start of both waves',
+    'left_out_samples': 'samples of the common length after the scored ones (a remainder too short to be a trial); '
+                        'left_out_reason says why (null when nothing is left out)',
+    'length_difference_samples': 'decoded length minus reference length; the pair is scored over the common length; '
+                                 'a difference of trial_samples or more is refused',
+    'audio_scale': 'one factor from the scored reference (loudest spectrogram bin at 20 dB), applied to both waves',
 }
 
 def read_wav(path, # a WAV file
@@ -380,43 +386,76 @@ def _load(x, role, sample_rate):
 
 def _json_float(v): return None if v is None or not math.isfinite(v) else float(v)
 
+def min_trial_samples(trial_samples:int) -> int:
+    "Fewest samples a shorter last trial needs: half a trial, and at least what STOI needs (8192 for 16384)."
+    return max(-(-int(trial_samples) // 2), stoi_min_samples())
+
+def scored_trials(n_samples:int, # samples both waves have in common
+                  trial_samples:int, # samples per full trial
+                 ) -> tuple: # ([(start, stop), ...] of the scored trials, left-out samples, reason or None)
+    "The trials `evaluate_wav_pair` scores: full trials from the start, and a last shorter one if it is long enough."
+    n_full, rest = divmod(int(n_samples), int(trial_samples))
+    bounds = [(i * trial_samples, (i + 1) * trial_samples) for i in range(n_full)]
+    need = min_trial_samples(trial_samples)
+    if rest >= need: return bounds + [(n_full * trial_samples, int(n_samples))], 0, None
+    reason = None if rest == 0 else (f'the last {rest} samples are fewer than the {need} a shorter trial needs '
+                                     f'(half of trial_samples = {trial_samples}, and at least {stoi_min_samples()} for STOI)')
+    return bounds, rest, reason
+
 def evaluate_wav_pair(reference, # reference WAV path, or a 1-D float array in [-1, 1)
                       decoded, # decoded WAV path or array, trial-aligned with the reference
                       trial_samples:int=16384, # samples per trial (128 frames)
                       n_bins:int=256, # F of the spectrogram (256 female, 512 male)
                       sample_rate:int=AUDIO_SR, # Hz; for arrays, their rate; files must be 16 kHz
                      ) -> dict: # metrics, per-trial lists and definitions (strict-JSON ready)
-    "Score a decoded recording against its reference: PCC (three definitions), STOI, STOI+."
+    "Score a decoded recording against its reference over all its trials: PCC (three definitions), STOI, STOI+."
     if not (isinstance(trial_samples, (int, np.integer)) and trial_samples >= stoi_min_samples()):
         raise NSDInputError(f'must be an integer >= {stoi_min_samples()} (0.41 s, the least STOI can use), got {trial_samples!r}', key='trial_samples')
+    trial_samples = int(trial_samples)
     x, sr_x, name_x = _load(reference, 'reference', sample_rate)
     y, sr_y, name_y = _load(decoded, 'decoded', sample_rate)
     if sr_x != sr_y: raise NSDInputError(f'sample rate {sr_y} Hz differs from {sr_x} Hz of {name_x}', name_y)
     if sr_x != AUDIO_SR: raise NSDInputError(f'sample rate is {sr_x} Hz; nsd metrics need {AUDIO_SR} Hz (resample first)', name_x)
-    if len(x) != len(y): raise NSDInputError(f'has {len(y)} samples, but {name_x} has {len(x)}; the pair must be trial-aligned', name_y)
+    diff = len(y) - len(x)
+    if abs(diff) >= trial_samples:
+        raise NSDInputError(f'has {len(y)} samples and {name_x} has {len(x)}: they differ by {abs(diff)}, at least one trial '
+                            f'({trial_samples}); the pair must be trial-aligned', name_y)
     for w, name in ((x, name_x), (y, name_y)):
         if not np.isfinite(w).all(): raise NSDInputError(f'has {int((~np.isfinite(w)).sum())} non-finite samples', name)
-    n_trials = len(x) // trial_samples
-    if n_trials == 0: raise NSDInputError(f'has {len(x)} samples, fewer than one trial of {trial_samples}', name_x)
-    n_used = n_trials * trial_samples
-    xt = torch.from_numpy(x[:n_used].reshape(n_trials, trial_samples))
-    yt = torch.from_numpy(y[:n_used].reshape(n_trials, trial_samples))
-    try: scale = audio_scale_for(xt, n_bins)
-    except NSDInputError: raise NSDInputError('is silent; cannot choose an audio scale from it', name_x) from None
-    S_x, S_y = spectrogram(xt, n_bins, scale), spectrogram(yt, n_bins, scale)   # [trials, time, freq]
+    n = min(len(x), len(y))
+    bounds, left_out, reason = scored_trials(n, trial_samples)
+    if not bounds:
+        raise NSDInputError(f'has {n} samples{"" if diff == 0 else f" in common with {name_y}"}, fewer than the '
+                            f'{min_trial_samples(trial_samples)} a trial needs (half of trial_samples = {trial_samples}, '
+                            f'and at least {stoi_min_samples()} for STOI)', name_x)
+    n_full = sum(e - s == trial_samples for s, e in bounds)
+    n_scored = bounds[-1][1]
+    # the full trials as one batch, the shorter last one (if any) as a batch of one
+    groups = [(0, n_full * trial_samples, n_full)] if n_full else []
+    if n_scored > n_full * trial_samples: groups.append((n_full * trial_samples, n_scored, 1))
+    xb = [torch.from_numpy(x[s:e].reshape(k, -1)) for s, e, k in groups]
+    yb = [torch.from_numpy(y[s:e].reshape(k, -1)) for s, e, k in groups]
+    scales = []
+    for b in xb:
+        try: scales.append(audio_scale_for(b, n_bins))
+        except NSDInputError: pass   # a silent group; the loudest one sets the scale
+    if not scales: raise NSDInputError('is silent; cannot choose an audio scale from it', name_x)
+    scale = min(scales)   # the smallest factor belongs to the loudest bin
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)   # undefined values are reported as None
-        pt = {'pcc': spectrogram_pcc(S_x, S_y, reduce='none').tolist(),
-              'pcc_mel': pcc_mel(S_x, S_y, reduce='none').tolist(),
-              'pcc_mel64_db': pcc_mel64_db(xt, yt, reduce='none').tolist(),
-              'stoi': [stoi(a, b) for a, b in zip(xt.numpy(), yt.numpy())],
-              'stoi_plus': [stoi_plus(a, b) for a, b in zip(xt.numpy(), yt.numpy())]}
-        whole = {'stoi': stoi(x[:n_used], y[:n_used]), 'stoi_plus': stoi_plus(x[:n_used], y[:n_used])}
+        S = [(spectrogram(a, n_bins, scale), spectrogram(b, n_bins, scale)) for a, b in zip(xb, yb)]   # [trials, time, freq]
+        cat = lambda f, pairs: [v for a, b in pairs for v in f(a, b, reduce='none').tolist()]
+        pt = {'pcc': cat(spectrogram_pcc, S), 'pcc_mel': cat(pcc_mel, S), 'pcc_mel64_db': cat(pcc_mel64_db, zip(xb, yb)),
+              'stoi': [stoi(x[s:e], y[s:e]) for s, e in bounds],
+              'stoi_plus': [stoi_plus(x[s:e], y[s:e]) for s, e in bounds]}
+        whole = {'stoi': stoi(x[:n_scored], y[:n_scored]), 'stoi_plus': stoi_plus(x[:n_scored], y[:n_scored])}
     mean = lambda v: _json_float(float(np.nanmean(v))) if np.isfinite(v).any() else None
     return {'reference': name_x, 'decoded': name_y, 'sample_rate': sr_x, 'n_bins': int(n_bins),
-            'trial_samples': int(trial_samples), 'n_trials': int(n_trials), 'dropped_samples': int(len(x) - n_used),
+            'trial_samples': trial_samples, 'n_trials': len(bounds), 'scored_samples': int(n_scored),
+            'left_out_samples': int(left_out), 'left_out_reason': reason, 'length_difference_samples': int(diff),
             'audio_scale': float(scale),
             'pcc': mean(pt['pcc']), 'pcc_mel': mean(pt['pcc_mel']), 'pcc_mel64_db': mean(pt['pcc_mel64_db']),
-            'stoi': _json_float(whole['stoi']), 'stoi_plus': _json_float(whole['stoi_plus']),
-            'per_trial': {k: [_json_float(v) for v in vs] for k, vs in pt.items()},
+            'stoi': _json_float(whole['stoi']), 'stoi_trial_mean': mean(pt['stoi']),
+            'stoi_plus': _json_float(whole['stoi_plus']), 'stoi_plus_trial_mean': mean(pt['stoi_plus']),
+            'per_trial': {'samples': [e - s for s, e in bounds], **{k: [_json_float(v) for v in vs] for k, vs in pt.items()}},
             'definitions': dict(EVAL_DEFINITIONS)}

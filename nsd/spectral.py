@@ -134,17 +134,26 @@ def spectrogram(wave:torch.Tensor, # audio `(..., samples)` at 16 kHz
 def hz_to_mel(f): return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
 def mel_to_hz(m): return 700.0 * (10 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
-def mel_filterbank(n_bins:int, # F linear bins (at `bin_freqs_hz`)
+def mel_filterbank(n_bins:int, # linear bins (F at `bin_freqs_hz` for the framework's STFT)
                    n_mels:int=128, # mel bands
-                   f_min:float=0.0, f_max:float=AUDIO_SR / 2,
+                   f_min:float=0.0, f_max:float=AUDIO_SR / 2, # lower and upper edge of the bank, Hz
+                   n_fft:int|None=None, # FFT length of the bins: bin k at 16000·k/n_fft Hz; None = 2F−1, the framework's
+                   dtype:torch.dtype=torch.float32, # of the result (computed in float64)
                   ) -> torch.Tensor: # `(n_bins, n_mels)`, columns are triangles peaking at 1
-    "HTK mel filterbank on the framework's linear bins."
-    f = bin_freqs_hz(n_bins).double().numpy()
+    "The HTK mel filterbank (unnormalised triangles) on linear STFT bins; the only one in nsd."
+    _check_n_bins(n_bins)
+    if n_fft is None: n_fft = 2 * n_bins - 1
+    elif not (isinstance(n_fft, (int, np.integer)) and n_fft // 2 + 1 == n_bins):
+        raise NSDInputError(f'must be an integer with n_fft // 2 + 1 = {n_bins} (n_bins), got {n_fft!r}', key='n_fft')
+    if not (isinstance(n_mels, (int, np.integer)) and n_mels >= 1):
+        raise NSDInputError(f'must be an integer >= 1, got {n_mels!r}', key='n_mels')
+    if not 0 <= f_min < f_max: raise NSDInputError(f'must satisfy 0 <= f_min < f_max, got f_min {f_min!r}, f_max {f_max!r}', key='f_max')
+    f = np.arange(n_bins) * (AUDIO_SR / n_fft)                                  # bin centres, Hz
     edges = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))
     lo, mid, hi = edges[:-2], edges[1:-1], edges[2:]
     up = (f[:, None] - lo) / (mid - lo)
     down = (hi - f[:, None]) / (hi - mid)
-    return torch.from_numpy(np.clip(np.minimum(up, down), 0, None)).float()
+    return torch.from_numpy(np.clip(np.minimum(up, down), 0, None)).to(dtype)
 
 def mel_spectrogram_ndb(power:torch.Tensor, # power `(..., time, freq)`
                         n_mels:int=128, clip_top:bool=True) -> torch.Tensor:

@@ -21,10 +21,10 @@ from .spectral import audio_scale_for, istft, mel_filterbank, mel_spectrogram_nd
 # %% auto #0
 __all__ = ['PCC_PER', 'N_MELS_PCC', 'REF_N_FFT', 'REF_N_MELS', 'REF_FLOOR_POWER', 'STOI_FS', 'STOI_FRAME', 'STOI_HOP',
            'STOI_NFFT', 'STOI_BANDS', 'STOI_MIN_FREQ', 'STOI_SEGMENT', 'STOI_DYN_RANGE_DB', 'EVAL_DEFINITIONS',
-           'nanmean_r', 'pearson_r', 'spectrogram_pcc', 'pcc_mel', 'mel64_db', 'pcc_mel64_db', 'stoi_min_samples',
-           'resample_kaiser', 'third_octave_bands', 'remove_silent_frames', 'stoi_band_envelopes', 'stoi', 'stoi_plus',
-           'param_pcc', 'griffin_lim', 'spectral_convergence', 'read_wav', 'min_trial_samples', 'scored_trials',
-           'evaluate_wav_pair']
+           'nanmean_r', 'pearson_r', 'spectrogram_pcc', 'pcc_speech', 'pcc_mel', 'mel64_db', 'pcc_mel64_db',
+           'stoi_min_samples', 'resample_kaiser', 'third_octave_bands', 'remove_silent_frames', 'stoi_band_envelopes',
+           'stoi', 'stoi_plus', 'param_pcc', 'griffin_lim', 'spectral_convergence', 'read_wav', 'min_trial_samples',
+           'scored_trials', 'evaluate_wav_pair']
 
 # %% ../nbs/03_metrics.ipynb #b3eab9c4
 def _nan_warn(n_bad:int, n:int, what:str):
@@ -85,6 +85,25 @@ def spectrogram_pcc(reference:torch.Tensor, # reference ndB spectrogram `(batch,
     elif per == 'frequency': r, what = pearson_r(ref.reshape(-1, F), dec.reshape(-1, F), dim=0), 'frequency bins'
     else: r, what = pearson_r(ref.reshape(-1), dec.reshape(-1)), 'pooled spectrograms'
     return r if reduce == 'none' else nanmean_r(r, what)
+
+# %% ../nbs/03_metrics.ipynb #60df6264
+def pcc_speech(reference:torch.Tensor, # reference ndB spectrogram `(batch, time, freq)`
+               decoded:torch.Tensor, # decoded ndB spectrogram, same shape
+               on_stage:torch.Tensor, # `(batch, time)` 1 on the frames of the spoken word
+               min_frames:int=3, # fewest word frames for a trial's r to count
+               reduce:str='mean', # 'mean' -> float, 'none' -> float64 tensor per trial
+              ):
+    "PCC per trial over the time×freq cells of the spoken word's frames only; mean over trials."
+    check_option('reduce', reduce, ('mean', 'none'))
+    ref, dec = _check_spec_pair(reference, decoded)
+    on = torch.as_tensor(on_stage).to(ref.device)
+    if on.shape != ref.shape[:2]:
+        raise NSDInputError(f'must have shape (batch, time) = {tuple(ref.shape[:2])}, got {tuple(on.shape)}', key='on_stage')
+    r = torch.full((ref.shape[0],), float('nan'), dtype=torch.float64)
+    for b in range(ref.shape[0]):
+        keep = on[b] > 0.5
+        if int(keep.sum()) >= min_frames: r[b] = pearson_r(ref[b, keep].reshape(-1), dec[b, keep].reshape(-1))
+    return r if reduce == 'none' else nanmean_r(r, 'trials (pcc_speech)')
 
 # %% ../nbs/03_metrics.ipynb #fd39dcb4
 N_MELS_PCC = 80          # mel bands of `pcc_mel` (128 leaves an empty band at F = 256)

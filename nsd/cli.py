@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DEMO_STEPS', 'DEMO_EPOCHS', 'cmd_validate', 'cmd_simulate', 'cmd_evaluate', 'cmd_contamination', 'load_a2a_config',
-           'cmd_train', 'run_demo', 'cmd_demo', 'build_parser', 'main']
+__all__ = ['STAGES', 'STAGE_FLAGS', 'DEMO_STEPS', 'DEMO_EPOCHS', 'DEMO_E2A_STEPS', 'DEMO_E2A_EPOCHS', 'DEMO_DECODERS',
+           'cmd_validate', 'cmd_simulate', 'cmd_evaluate', 'cmd_contamination', 'stage_class', 'load_stage_config',
+           'cmd_train', 'cmd_batch', 'cmd_status', 'run_demo', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #6f0fda50
 def _channels(s:str) -> list[int]:
@@ -49,27 +50,83 @@ def cmd_contamination(a):
           f"{'CONTAMINATED' if res['contaminated'] else 'no contamination detected'} at alpha {res['alpha']}; "
           f"results in {Path(a.out) / 'contamination.json'}")
 
-# %% ../nbs/09_cli.ipynb #a8577b4b
-def load_a2a_config(config:Path|None, overrides:list):
-    "A2AConfig from an optional YAML file plus `key=value` overrides (dotted paths, e.g. train.epochs=10)."
-    from nsd.training import A2AConfig, load_config, with_overrides
-    cfg = load_config(A2AConfig, config) if config else A2AConfig()
+# %% ../nbs/09_cli.ipynb #0592baa5
+STAGES = {'a2a': ('nsd.training', 'A2AStage', 'train_a2a'),  # `nsd train STAGE`: the module that holds the stage,
+          'e2a': ('nsd.e2a', 'E2AStage', 'train_e2a')}       # its `Stage` class and its train function (imported when used)
+STAGE_FLAGS = {'a2a': 'a2a', 'decoder': 'decoder.kind', 'causality': 'decoder.causality'}  # e2a flags -> configuration keys
+
+def stage_class(name:str) -> tuple:
+    "The `Stage` subclass and the train function of a stage name (`nsd train NAME`)."
+    import importlib
+    from nsd.core import check_option
+    module, cls, train = STAGES[check_option('stage', name, tuple(STAGES))]
+    m = importlib.import_module(module)
+    return getattr(m, cls), getattr(m, train)
+
+def load_stage_config(stage_cls:type, # a `Stage` subclass
+                      config:Path|None, # YAML file, or None for the defaults
+                      overrides:list, # `key=value` with dotted keys, e.g. train.epochs=10
+                     ):
+    "A stage's configuration from an optional YAML file plus `--set` overrides, every value checked before any work."
+    from nsd.training import load_config, with_overrides
+    cfg = load_config(stage_cls.config_class, config) if config else stage_cls.config_class()
     return with_overrides(cfg, overrides) if overrides else cfg
 
 def cmd_train(a):
-    from nsd.training import train_a2a
-    cfg = load_a2a_config(a.config, a.set)
-    res = train_a2a(a.participant, a.out, cfg, resume=not a.no_resume)
-    print(json.dumps({k: v for k, v in res.items()}, indent=2, default=float))
+    from nsd.core import NSDInputError, prepare_out_dir
+    cls, train = stage_class(a.stage)
+    flags = {k: getattr(a, k) for k in STAGE_FLAGS if getattr(a, k) is not None}
+    if flags and a.stage != 'e2a':
+        raise NSDInputError(f"only for the e2a stage, given for {a.stage}", key='--' + next(iter(flags)))
+    overrides = [f'{STAGE_FLAGS[k]}={v}' for k, v in flags.items()] + list(a.set)   # --set comes last and wins
+    cfg = load_stage_config(cls, a.config, overrides)
+    prepare_out_dir(a.out, '--out', create=False)
+    res = train(a.participant, a.out, cfg, resume=not a.no_resume)
+    print(json.dumps({k: v for k, v in res.items() if k != 'per_trial'}, indent=2, default=float))
+    print(f"per-trial values and the full record: {Path(a.out) / 'metrics.json'}", file=sys.stderr)
+
+# %% ../nbs/09_cli.ipynb #9ab9caac
+def _csv(s:str) -> list[str]: return [x.strip() for x in s.split(',') if x.strip()]
+
+def _kv(items:list, key:str) -> dict:
+    from nsd.core import NSDInputError
+    out = {}
+    for it in items:
+        if '=' not in it: raise NSDInputError(f'must look like key=value, got {it!r}', key=key)
+        k, v = it.split('=', 1); out[k.strip()] = v
+    return out
+
+def cmd_batch(a):
+    from nsd.batch import run_batch, format_status
+    params = {k: v for k, v in dict(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, seed=a.seed, device=a.device,
+                                    a2a_run=a.a2a_run, overrides=a.set or None).items() if v is not None}
+    rows = run_batch(a.participants, a.out, decoders=_csv(a.decoders), causalities=_csv(a.causality), executor=a.executor,
+                     gpus=a.gpus, workers=a.workers, threads_per_worker=a.threads_per_worker, params=params,
+                     partition=a.partition, time_min=a.time_min, mem_gb=a.mem_gb, gpus_per_task=a.gpus_per_task,
+                     cpus_per_task=a.cpus_per_task, array_parallelism=a.array_parallelism,
+                     slurm_params=_kv(a.slurm_param, '--slurm-param') or None, wait=not a.no_wait, progress=not a.quiet,
+                     poll_s=a.poll_s)
+    print(format_status(rows)); print(f"summary: {Path(a.out) / 'summary.csv'}")
+    if any(r['status'] == 'failed' for r in rows): raise SystemExit(1)
+
+def cmd_status(a):
+    from nsd.batch import batch_status, format_status, wait_batch, write_summary
+    rows = wait_batch(a.out, poll_s=a.poll_s, timeout_s=a.timeout_s) if a.wait else batch_status(a.out)
+    write_summary(a.out, rows)
+    print(format_status(rows))
 
 # %% ../nbs/09_cli.ipynb #33548080
-DEMO_STEPS = 40   # steps per demo epoch (batch 16)
-DEMO_EPOCHS = 16  # demo epochs (640 steps: enough to beat the mean-spectrogram baseline, see nbs/04_training)
+DEMO_STEPS = 40       # a2a steps per demo epoch (batch 16)
+DEMO_EPOCHS = 16      # a2a demo epochs (640 steps: enough to beat the mean-spectrogram baseline, see nbs/04_training)
+DEMO_E2A_STEPS = 160  # e2a steps per decoder (batch 16), in DEMO_E2A_EPOCHS epochs
+DEMO_E2A_EPOCHS = 4
+DEMO_DECODERS = (('resnet', 'causal'), ('resnet', 'noncausal'))
 
 def run_demo(out:Path, # output folder for the report, figures and audio
              epochs:int=DEMO_EPOCHS, steps:int=DEMO_STEPS, device:str='auto',
+             e2a_steps:int=DEMO_E2A_STEPS, decoder_width:int|None=None, # e2a: steps per decoder; decoder size knob (None: the original's)
              log=print) -> dict:
-    "Run the demo pipeline on example_data and write `out/report.md` with figures; returns the numbers."
+    "Run the whole framework on example_data (a2a, e2a decoders, audio, baselines, contributions, contamination); write `out/report.md`."
     import time, numpy as np, torch
     from scipy.io import wavfile
     import matplotlib; matplotlib.use('Agg')
@@ -78,21 +135,36 @@ def run_demo(out:Path, # output folder for the report, figures and audio
     from nsd.participant import validate_participant, summary_line
     from nsd.losses import A2ALoss
     from nsd.training import A2AConfig, TrainConfig, resolve_device, train_a2a, plot_reconstruction, read_log
+    from nsd.e2a import E2AConfig, DecoderConfig, train_e2a, plot_contributions
     from nsd.metrics import griffin_lim, evaluate_wav_pair
     from nsd.contamination import run_contamination
     ex = Path(nsd.__file__).resolve().parents[1] / 'example_data'
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     t0, lines = time.time(), []
-    log('1/4 validating the example participants')
+    log('1/5 validating the example participants')
     for name in ('SIM01', 'SIM02'): lines.append(summary_line(validate_participant(ex / f'{name}.h5')))
-    log('2/4 training stage 1 (a2a) on SIM01')
+    log('2/5 training stage 1 (a2a) on SIM01')
     cfg = A2AConfig(train=TrainConfig(epochs=epochs, batch_size=16, windows_per_epoch=16 * steps, lr=0.01,
                                       eval_every=max(1, epochs // 3), device=device, progress=True),
                     loss=A2ALoss(pitch_supervision=True, fix_pitch_unvoiced=True))  # Praat f0 speeds up a short run
     run = out / 'a2a_SIM01'
     a2a = train_a2a(ex / 'SIM01.h5', run, cfg, resume=False)
     plot_reconstruction(run).savefig(out / 'a2a_reconstruction.png', dpi=110)
-    log('3/4 audio of the test reconstructions (Griffin-Lim) and their scores')
+    e2a, t_e2a = {}, {}
+    for kind, causality in DEMO_DECODERS:
+        name = f'{kind}-{causality}'
+        log(f'3/5 training stage 2 (e2a): {name} decoder on SIM01')
+        t1 = time.time()
+        ecfg = E2AConfig(train=TrainConfig(epochs=DEMO_E2A_EPOCHS, batch_size=16, windows_per_epoch=16 * max(1, e2a_steps // DEMO_E2A_EPOCHS),
+                                           eval_every=DEMO_E2A_EPOCHS, device=device, progress=True),
+                         decoder=DecoderConfig(kind=kind, causality=causality, width=decoder_width), a2a=str(run))
+        e2a[name] = train_e2a(ex / 'SIM01.h5', out / f'e2a_{name}', ecfg, resume=False)
+        t_e2a[name] = round(time.time() - t1, 1)
+    _side_by_side(run, {n: out / f'e2a_{n}' for n in e2a}, out / 'spectrograms.png')
+    first = next(iter(e2a))
+    plot_contributions(json.loads((out / f'e2a_{first}' / 'contributions.json').read_text()),
+                       title=f'SIM01, {first}: PCC drop when occluded').savefig(out / 'contributions.png', dpi=110)
+    log('4/5 audio of the a2a test reconstructions (Griffin-Lim) and their scores')
     res = np.load(run / 'test_outputs.npz')
     power = ndb_to_power(torch.from_numpy(res['rec']))
     wav_rec = griffin_lim(power, n_iter=64, generator=torch.Generator().manual_seed(0)).numpy().reshape(-1)
@@ -101,18 +173,25 @@ def run_demo(out:Path, # output folder for the report, figures and audio
     for name, w in (('test_original_griffinlim.wav', wav_org), ('test_a2a_griffinlim.wav', wav_rec)):
         wavfile.write(out / name, 16000, (w / peak * 0.9 * 32767).astype(np.int16))
     audio = evaluate_wav_pair(out / 'test_original_griffinlim.wav', out / 'test_a2a_griffinlim.wav')
-    log('4/4 contamination analysis of SIM01_raw.h5')
+    log('5/5 contamination analysis of SIM01_raw.h5')
     cont = run_contamination(ex / 'SIM01_raw.h5', out / 'contamination')
     hist = read_log(run)
-    fig_curve = _training_curve(hist, out / 'a2a_training.png')
+    _training_curve(hist, out / 'a2a_training.png')
+    keys = ('pcc', 'pcc_mel', 'pcc_speech', 'stoi', 'stoi_plus', 'baseline_mean_pcc', 'baseline_linear_pcc', 'epoch', 'wall_time_s')
     summary = {'a2a': {k: a2a[k] for k in ('pcc', 'pcc_mel', 'pcc_baseline_mean_spec', 'pcc_mel_baseline_mean_spec', 'epoch', 'n_test_trials')},
                'a2a_windows_per_s': float(np.median([r['windows_per_s'] for r in hist])),
+               'e2a': {n: {k: m.get(k) for k in keys} | {'seconds': t_e2a[n],
+                            'windows_per_s': float(np.median([r['windows_per_s'] for r in read_log(out / f'e2a_{n}')]))}
+                       for n, m in e2a.items()},
                'audio': {k: audio[k] for k in ('pcc', 'pcc_mel', 'stoi', 'stoi_plus', 'n_trials')},
                'contamination': {k: cont[k] for k in ('criterion_p', 'contaminated', 'alpha')} |
                                 {'top_channels': [c['index'] for c in cont['channels_ranked'][:3]]},
                'seconds': round(time.time() - t0, 1)}
     (out / 'summary.json').write_text(json.dumps(summary, indent=2, default=float))
     f = lambda x: 'n/a' if x is None else f'{x:.3f}'
+    e2a_rows = '\n'.join(f"| {n} | {f(m['pcc'])} | {f(m['pcc_speech'])} | {f(m['pcc_mel'])} | {f(m['stoi'])} | {f(m['stoi_plus'])} | "
+                         f"{f(m['baseline_mean_pcc'])} | {f(m['baseline_linear_pcc'])} | {summary['e2a'][n]['windows_per_s']:.0f} |"
+                         for n, m in e2a.items())
     (out / 'report.md').write_text(f"""# nsd demo report
 
 **All data here are SIMULATED** (example_data/, made by `nsd simulate`): synthetic speech and simulated ECoG.
@@ -132,18 +211,52 @@ def run_demo(out:Path, # output folder for the report, figures and audio
 ![reconstruction](a2a_reconstruction.png)
 ![training](a2a_training.png)
 
-## 3. Audio
+## 3. Stage 2 (e2a, ECoG to speech) on SIM01
+Each decoder trained {e2a_steps} steps of 16 windows through the frozen a2a synthesizer{'' if decoder_width is None else f' (width {decoder_width})'}; the test trials scored next to the
+two baselines it must beat: the mean training spectrogram and ridge regression from high gamma (`nsd.baselines`).
+`pcc_speech` scores the frames of the spoken word only. STOI/STOI+: Griffin-Lim audio of the decoded spectrogram
+against the recorded audio of the same windows (`e2a_*/decoded_griffinlim.wav`, `e2a_*/reference.wav`).
+
+| decoder | PCC | PCC, word frames | mel PCC | STOI | STOI+ | baseline: mean | baseline: linear | training windows/s |
+|---|---|---|---|---|---|---|---|---|
+{e2a_rows}
+
+Original, a2a reconstruction and decoded spectrograms of the same test trials:
+
+![spectrograms](spectrograms.png)
+
+Electrode contributions (occlusion of each electrode on the test trials; x: bad electrodes):
+
+![contributions](contributions.png)
+
+## 4. Audio
 Griffin-Lim audio (hop 128) of the original and the reconstructed test spectrograms:
 `test_original_griffinlim.wav`, `test_a2a_griffinlim.wav`.
 PCC {f(audio['pcc'])}, mel PCC {f(audio['pcc_mel'])}, STOI {f(audio['stoi'])}, STOI+ {f(audio['stoi_plus'])} over {audio['n_trials']} trials.
 
-## 4. Acoustic contamination (SIM01_raw.h5, audio leaked into channels 5, 20, 42)
+## 5. Acoustic contamination (SIM01_raw.h5, audio leaked into channels 5, 20, 42)
 Criterion P = {cont['criterion_p']:.4g} -> {'contaminated' if cont['contaminated'] else 'not contaminated'} at alpha {cont['alpha']};
 top channels {summary['contamination']['top_channels']}. Figures in `contamination/`.
 
 Total time: {summary['seconds']} s.
 """)
     return summary
+
+def _side_by_side(a2a_run:Path, e2a_runs:dict, path:Path, n_trials:int=3):
+    "Original | a2a | each decoder, for the first test trials, one row per trial."
+    import numpy as np, matplotlib.pyplot as plt
+    a = np.load(a2a_run / 'test_outputs.npz')
+    cols = [('original', a['spec']), ('a2a', a['rec'])] + [(n, np.load(r / 'test_outputs.npz')['rec']) for n, r in e2a_runs.items()]
+    n = min(n_trials, len(a['spec']))
+    fig, axs = plt.subplots(n, len(cols), figsize=(2.6 * len(cols), 2.1 * n), sharex=True, sharey=True, squeeze=False)
+    for i in range(n):
+        for j, (name, x) in enumerate(cols):
+            axs[i, j].imshow(x[i].T, origin='lower', aspect='auto', vmin=-1, vmax=1, cmap='magma', extent=[0, 1.024, 0, 8])
+            if i == 0: axs[i, j].set_title(name)
+        axs[i, 0].set_ylabel(f"'{a['label'][i]}'\nkHz")
+    for ax in axs[-1]: ax.set_xlabel('time (s)')
+    fig.suptitle('SIMULATED participant SIM01: test trials'); fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
+    return path
 
 def _training_curve(hist, path):
     import matplotlib.pyplot as plt
@@ -160,11 +273,13 @@ def _training_curve(hist, path):
     return path
 
 def cmd_demo(a):
-    s = run_demo(a.out, epochs=a.epochs, steps=a.steps, device=a.device, log=lambda m: print(m, flush=True))
-    print(f"report: {Path(a.out) / 'report.md'}  (a2a PCC {s['a2a']['pcc']:.3f} vs baseline {s['a2a']['pcc_baseline_mean_spec']:.3f}; "
+    s = run_demo(a.out, epochs=a.epochs, steps=a.steps, device=a.device, e2a_steps=a.e2a_steps, decoder_width=a.decoder_width,
+                 log=lambda m: print(m, flush=True))
+    e2a = '; '.join(f"{n} PCC {m['pcc']:.3f}" for n, m in s['e2a'].items())
+    print(f"report: {Path(a.out) / 'report.md'}  (a2a PCC {s['a2a']['pcc']:.3f} vs baseline {s['a2a']['pcc_baseline_mean_spec']:.3f}; {e2a}; "
           f"contamination P = {s['contamination']['criterion_p']:.3g})")
 
-# %% ../nbs/09_cli.ipynb #484f8845
+# %% ../nbs/09_cli.ipynb #688ee6f2
 def build_parser() -> argparse.ArgumentParser:
     "The `nsd` argument parser with all subcommands."
     p = argparse.ArgumentParser(prog='nsd', description='Neural speech decoding: ECoG to speech (Chen et al. 2024), re-implemented.')
@@ -208,19 +323,59 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--seed', type=int, default=0, help='random seed of the surrogates')
     s.set_defaults(func=cmd_contamination)
 
-    s = sub.add_parser('train', help='train a stage on one participant (a2a: speech auto-encoder)')
-    s.add_argument('stage', choices=['a2a'], help='which stage')
+    s = sub.add_parser('train', help='train a stage on one participant (a2a: speech auto-encoder; e2a: ECoG decoder)')
+    s.add_argument('stage', choices=list(STAGES), help='which stage')
     s.add_argument('participant', type=Path, help='participant .h5 file')
     s.add_argument('--out', required=True, type=Path, help='run folder (config.yaml, log.csv, checkpoints, metrics.json)')
-    s.add_argument('--config', type=Path, default=None, help='YAML configuration (fields of A2AConfig: train, loss, synth)')
+    s.add_argument('--config', type=Path, default=None, help='YAML configuration (the stage\'s fields, e.g. for a2a: train, loss, synth, init_from)')
     s.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help='override one field, e.g. train.epochs=10 (repeatable)')
     s.add_argument('--no-resume', action='store_true', help='start afresh even if the folder holds a run')
+    s.add_argument('--a2a', default=None, metavar='A2A_RUN', help='e2a: the a2a run folder of this participant (sets a2a)')
+    s.add_argument('--decoder', default=None, choices=['resnet', 'lstm', 'swin', 'linear'], help='e2a: the decoder (sets decoder.kind; default resnet)')
+    s.add_argument('--causality', default=None, choices=['causal', 'noncausal', 'anticausal', 'legacy'],
+                   help='e2a: causal (output frame t reads ECoG up to t + 16 lead frames), noncausal, anticausal, or legacy (the original\'s leaky upsampling); sets decoder.causality')
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser('batch', help='run stage 1 and stage 2 for many participants (local workers or Slurm), resumable')
+    s.add_argument('participants', nargs='+', metavar='PARTICIPANT', help='participant .h5 files or glob patterns')
+    s.add_argument('--out', required=True, type=Path, help='batch folder: OUT/<participant>/{a2a,<decoder>-<causality>}/, OUT/summary.csv')
+    s.add_argument('--decoders', default='resnet', help="comma-separated: resnet, lstm, swin, linear ('' = stage 1 only)")
+    s.add_argument('--causality', '--causalities', dest='causality', default='causal,noncausal', help='comma-separated causalities')
+    s.add_argument('--executor', default='local', choices=['local', 'slurm'], help='local worker processes, or a Slurm job array (submitit)')
+    s.add_argument('--gpus', default=None, help='local: GPU ids, e.g. 0,1 (one worker each); default: CPU workers')
+    s.add_argument('--workers', type=int, default=1, help='local, CPU: participants at once')
+    s.add_argument('--threads-per-worker', type=int, default=None, help='local, CPU: torch threads per worker')
+    s.add_argument('--epochs', type=int, default=None, help='epochs of every stage (default: the configuration default)')
+    s.add_argument('--steps-per-epoch', type=int, default=None, help='steps per epoch (batch 16)')
+    s.add_argument('--seed', type=int, default=None, help='seed of every run')
+    s.add_argument('--device', default=None, help="'auto', 'cpu', 'cuda'")
+    s.add_argument('--a2a-run', default=None, help='reuse this a2a run folder instead of training stage 1')
+    s.add_argument('-p', '--set', action='append', default=[], metavar='KEY=VALUE', help='configuration override for every run (a2a:KEY=... or e2a:KEY=... for one stage)')
+    s.add_argument('--partition', default=None, help='slurm: partition')
+    s.add_argument('--time-min', type=int, default=24 * 60, help='slurm: time limit per task, minutes')
+    s.add_argument('--mem-gb', type=int, default=32, help='slurm: memory per task, GB')
+    s.add_argument('--gpus-per-task', type=int, default=0, help='slurm: GPUs per task')
+    s.add_argument('--cpus-per-task', type=int, default=4, help='slurm: CPU cores per task')
+    s.add_argument('--array-parallelism', type=int, default=16, help='slurm: tasks running at once')
+    s.add_argument('--slurm-param', action='append', default=[], metavar='KEY=VALUE', help='slurm: other submitit parameters (repeatable)')
+    s.add_argument('--no-wait', action='store_true', help='slurm: submit and return; follow with `nsd status OUT`')
+    s.add_argument('--poll-s', type=float, default=5.0, help='seconds between status refreshes')
+    s.add_argument('--quiet', action='store_true', help='no live status line')
+    s.set_defaults(func=cmd_batch)
+
+    s = sub.add_parser('status', help='where the runs of a batch stand (done, running with epoch, failed, pending), from its files')
+    s.add_argument('out', type=Path, help='the batch folder')
+    s.add_argument('--wait', action='store_true', help='wait until no run is running or pending')
+    s.add_argument('--poll-s', type=float, default=5.0, help='seconds between refreshes with --wait')
+    s.add_argument('--timeout-s', type=float, default=None, help='give up waiting after this long')
+    s.set_defaults(func=cmd_status)
 
     s = sub.add_parser('demo', help='run the pipeline on the shipped example data and write a report')
     s.add_argument('--out', type=Path, default=Path('figures/demo'), help='output folder')
     s.add_argument('--epochs', type=int, default=DEMO_EPOCHS, help='a2a epochs')
     s.add_argument('--steps', type=int, default=DEMO_STEPS, help='a2a steps per epoch (batch 16)')
+    s.add_argument('--e2a-steps', type=int, default=DEMO_E2A_STEPS, help='e2a steps per decoder (batch 16)')
+    s.add_argument('--decoder-width', type=int, default=None, help="the decoders' size knob (default: the original's size)")
     s.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
     s.set_defaults(func=cmd_demo)
     return p

@@ -6,7 +6,7 @@ Reads real recordings from the shared data folder beside the repository (never c
 most 0.77 s at energy minima). From them it writes participant files in nsd's layout (`write_participant`,
 checked by `validate_participant`) into a work folder, trains `nsd.training.train_a2a` on the training
 trials, and scores the reconstruction of the held-out trials (the last trials of each file, as
-`nsd.data.original_split`): spectrogram PCC, mel PCC, the data README's 64-band mel-dB PCC (on Griffin-Lim
+`nsd.windows.original_split`): spectrogram PCC, mel PCC, the data README's 64-band mel-dB PCC (on Griffin-Lim
 audio and on the spectrograms), STOI and STOI+. Results go to benchmarks/results/a2a_real_speech.md.
 
     .venv/bin/python benchmarks/a2a_real_speech.py                     # default CPU run (~20 min on 2 cores)
@@ -29,8 +29,8 @@ or one per voice with `--grouping voice`):
   stretches of up to 12 frames (96 ms, stop closures) bridged, so that the tail of a neighbouring word
   cut into the trial stays outside; for librivox chunks (continuous speech) all frames above it count;
 - the stimulus onset of each trial is its first frame in the timeline, so that
-  `nsd.data.background_noise_spectrum` reads its pre-stimulus frames from the noise-filled gap;
-- Praat labels from `nsd.data.praat_labels` on the whole timeline; the ECoG array is zeros (64
+  `nsd.spectral.background_noise_spectrum` reads its pre-stimulus frames from the noise-filled gap;
+- Praat labels from `nsd.features.praat_labels` on the whole timeline; the ECoG array is zeros (64
   channels), which a2a never reads (the sidecar's description says so);
 - with `--grouping sex` each voice is first scaled so that its loudest spectrogram bin is at the same
   level (metrics undo the gain), and `audio_scale_for` of the whole timeline sets `audio_scale`.

@@ -1,4 +1,4 @@
-"""Throughput of `nsd.data.TrialBank.sample_train`: windows per second for an HB02-shaped bank.
+"""Throughput of `nsd.windows.TrialBank.sample_train`: windows per second for an HB02-shaped bank.
 
 A synthetic participant shaped like HB02 (F = 256, C = 128 channels, 0.5 s words) is written to a
 temporary folder; batches of windows are gathered on the CPU and, if CUDA is available, on the GPU.

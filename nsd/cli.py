@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['STAGES', 'STAGE_FLAGS', 'DEMO_STEPS', 'DEMO_EPOCHS', 'DEMO_E2A_STEPS', 'DEMO_E2A_EPOCHS', 'DEMO_DECODERS',
-           'cmd_validate', 'cmd_simulate', 'cmd_evaluate', 'cmd_contamination', 'stage_class', 'load_stage_config',
-           'cmd_train', 'cmd_batch', 'cmd_status', 'run_demo', 'cmd_demo', 'build_parser', 'main']
+__all__ = ['STAGES', 'STAGE_FLAGS', 'DEMO_STEPS', 'DEMO_EPOCHS', 'DEMO_E2A_STEPS', 'DEMO_DECODER_WIDTH', 'DEMO_E2A_EPOCHS',
+           'DEMO_DECODERS', 'cmd_validate', 'cmd_simulate', 'cmd_evaluate', 'cmd_contamination', 'stage_class',
+           'load_stage_config', 'cmd_train', 'cmd_batch', 'cmd_status', 'run_demo', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #6f0fda50
 def _channels(s:str) -> list[int]:
@@ -118,13 +118,14 @@ def cmd_status(a):
 # %% ../nbs/09_cli.ipynb #33548080
 DEMO_STEPS = 40       # a2a steps per demo epoch (batch 16)
 DEMO_EPOCHS = 16      # a2a demo epochs (640 steps: enough to beat the mean-spectrogram baseline, see nbs/04_training)
-DEMO_E2A_STEPS = 160  # e2a steps per decoder (batch 16), in DEMO_E2A_EPOCHS epochs
+DEMO_E2A_STEPS = 120  # e2a steps per decoder (batch 16), in DEMO_E2A_EPOCHS epochs
+DEMO_DECODER_WIDTH = 8  # the demo's decoders at a quarter of the original's width (16), so that both train in minutes on a CPU
 DEMO_E2A_EPOCHS = 4
 DEMO_DECODERS = (('resnet', 'causal'), ('resnet', 'noncausal'))
 
 def run_demo(out:Path, # output folder for the report, figures and audio
              epochs:int=DEMO_EPOCHS, steps:int=DEMO_STEPS, device:str='auto',
-             e2a_steps:int=DEMO_E2A_STEPS, decoder_width:int|None=None, # e2a: steps per decoder; decoder size knob (None: the original's)
+             e2a_steps:int=DEMO_E2A_STEPS, decoder_width:int|None=DEMO_DECODER_WIDTH, # e2a: steps per decoder; decoder size knob (None: the original's)
              log=print) -> dict:
     "Run the whole framework on example_data (a2a, e2a decoders, audio, baselines, contributions, contamination); write `out/report.md`."
     import time, numpy as np, torch
@@ -375,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--epochs', type=int, default=DEMO_EPOCHS, help='a2a epochs')
     s.add_argument('--steps', type=int, default=DEMO_STEPS, help='a2a steps per epoch (batch 16)')
     s.add_argument('--e2a-steps', type=int, default=DEMO_E2A_STEPS, help='e2a steps per decoder (batch 16)')
-    s.add_argument('--decoder-width', type=int, default=None, help="the decoders' size knob (default: the original's size)")
+    s.add_argument('--decoder-width', type=int, default=DEMO_DECODER_WIDTH, help="the decoders' size knob (the original's ResNet: 16)")
     s.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
     s.set_defaults(func=cmd_demo)
     return p

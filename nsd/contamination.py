@@ -629,7 +629,7 @@ def contamination_summary(res:ContaminationResult) -> dict:
     }
     return _jsonable(d)
 
-def run_contamination(path_or_recording, # raw-recording HDF5 path (see `nsd.data.load_raw_recording`) or a `RawRecording`
+def run_contamination(path_or_recording, # raw-recording HDF5 path (see `nsd.participant.load_raw_recording`) or a `RawRecording`
                       out_dir, # folder for contamination.json and the figures
                       alpha:float=0.05, # contamination is suspected when P < alpha
                       n_permutations:int=10_000, # surrogates of the criterion

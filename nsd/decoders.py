@@ -21,9 +21,9 @@ from .synthesizer import LOGIT_CHANNELS, LOUDNESS_BIAS_INIT, SpeechParams, param
 __all__ = ['ECOG_FRAMES', 'DECODER_KINDS', 'CAUSALITIES', 'LEGACY_KINDS', 'DEFAULT_WIDTHS', 'HEAD_WIDTH', 'HEAD_DROPOUT',
            'RESNET_DROPOUT', 'LSTM_LAYERS', 'LSTM_DROPOUT', 'LSTM_READOUT_START', 'SWIN_DEPTHS', 'SWIN_WINDOW',
            'SWIN_HEAD_DIM', 'SWIN_DROP_PATH', 'SWIN_DECODER_RATIO', 'DECODERS', 'time_mirror', 'TimeConv', 'FrameNorm',
-           'upsample_time', 'Upsample', 'ParameterHead', 'ECoGDecoder', 'ResidualBlock3d', 'ResNetDecoder',
-           'LSTMDecoder', 'window_attention_layout', 'bias_table_size', 'DropPath', 'SwinBlock3d', 'PatchMerging3d',
-           'swin_grid_padding', 'SwinDecoder', 'make_decoder']
+           'upsample_time', 'Upsample', 'ParameterHead', 'ECoGDecoder', 'pooled_conv_kernel', 'avg_pool',
+           'ResidualBlock3d', 'ResNetDecoder', 'LSTMDecoder', 'window_attention_layout', 'bias_table_size', 'DropPath',
+           'SwinBlock3d', 'PatchMerging3d', 'swin_grid_padding', 'SwinDecoder', 'make_decoder']
 
 # %% ../nbs/06_decoders.ipynb #cb4df6ce
 ECOG_FRAMES = ECOG_LEAD_FRAMES + WINDOW_FRAMES  # 144 high-gamma frames in, 128 parameter frames out (§1.7)
@@ -54,9 +54,12 @@ class TimeConv(nn.Module):
         nn.init.normal_(self.conv.weight, 0.0, CONV_GAIN / math.sqrt(c_in * math.prod(kernel)))
         if bias: nn.init.constant_(self.conv.bias, bias_init)
 
+    def pad_time(self, x:torch.Tensor) -> torch.Tensor: # `(batch, channels, time + left[, height, width])`
+        "The causal left padding in time (nothing when non-causal: that padding is the conv's own)."
+        return tF.pad(x, (0, 0) * (x.ndim - 3) + (self.left, 0)) if self.left else x
+
     def forward(self, x:torch.Tensor) -> torch.Tensor: # `(batch, channels, time[, height, width])`
-        if self.left: x = tF.pad(x, (0, 0) * (x.ndim - 3) + (self.left, 0))
-        return self.conv(x)
+        return self.conv(self.pad_time(x))
 
 class FrameNorm(nn.Module):
     "GroupNorm with one group applied to every frame on its own (`GroupNormXDim`, §5.5): statistics over channels and space, never time."
@@ -65,9 +68,12 @@ class FrameNorm(nn.Module):
         self.weight, self.bias, self.eps = nn.Parameter(torch.ones(channels)), nn.Parameter(torch.zeros(channels)), eps
 
     def forward(self, x:torch.Tensor) -> torch.Tensor: # `(batch, channels, time[, height, width])`
-        var, mean = torch.var_mean(x, dim=(1, *range(3, x.ndim)), keepdim=True, correction=0)
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight.view(shape) + self.bias.view(shape)
+        # the fused norms of torch, frames as their batch: a LayerNorm over the channels of each frame (1-D), a GroupNorm
+        # with one group over (channels, height, width) of each frame (3-D); 4–7× faster than reducing here (CPU)
+        if x.ndim == 3: return tF.layer_norm(x.transpose(1, 2), x.shape[1:2], self.weight, self.bias, self.eps).transpose(1, 2)
+        B, C, T = x.shape[:3]
+        y = tF.group_norm(x.transpose(1, 2).reshape(B * T, C, *x.shape[3:]), 1, self.weight, self.bias, self.eps)
+        return y.view(B, T, C, *x.shape[3:]).transpose(1, 2)
 
 def _lrelu(x): return tF.leaky_relu(x, LEAK)
 
@@ -213,6 +219,29 @@ class ECoGDecoder(nn.Module):
 # %% ../nbs/06_decoders.ipynb #5ccaa000
 RESNET_DROPOUT = 0.2  # after each residual block (§5.1)
 
+def pooled_conv_kernel(weight:torch.Tensor, # `(c_out, c_in, kt, kh, kw)`: kernel of a stride-1 convolution
+                       pool:tuple, # (pt, ph, pw): the average pooling that follows it
+                      ) -> torch.Tensor: # `(c_out, c_in, kt + pt − 1, kh + ph − 1, kw + pw − 1)`, to apply with stride `pool`
+    "The kernel of one strided convolution equal to average pooling after a convolution: the kernel box-filtered by the pool window."
+    for dim, p in zip(range(2, weight.ndim), pool):
+        if p == 1: continue
+        shifted = []
+        for s in range(p):  # the kernel shifted by s taps along dim, for each position of the pool window
+            pads = [0] * 2 * (weight.ndim - dim)
+            pads[-2:] = [s, p - 1 - s]
+            shifted.append(tF.pad(weight, pads))
+        weight = sum(shifted) / p
+    return weight
+
+def avg_pool(x:torch.Tensor, # `(batch, C, T, H, W)`
+             pool:tuple, # (pt, ph, pw)
+            ) -> torch.Tensor: # `(batch, C, ⌊T/pt⌋, ⌊H/ph⌋, ⌊W/pw⌋)`
+    "`nn.AvgPool3d(pool)`; time pooling (2, 1, 1) as the mean of frame pairs (3× faster on a CPU than the pooling kernel)."
+    if tuple(pool) != (2, 1, 1): return tF.avg_pool3d(x, pool)
+    n = x.shape[2] // 2
+    pairs = x[:, :, :2 * n].unflatten(2, (n, 2))
+    return (pairs[:, :, :, 0] + pairs[:, :, :, 1]) * 0.5
+
 class ResidualBlock3d(nn.Module):
     "Pre-activation residual block with pooling (§5.1): y = LR(GNX(x)); pool(conv_s(y)) + conv₂(pool(LR(GNX(conv₁(y)))))."
     def __init__(self, c_in:int, c_out:int, kernel:tuple, pool:tuple, causal:bool):
@@ -221,11 +250,14 @@ class ResidualBlock3d(nn.Module):
         self.conv1 = TimeConv(c_in, c_out, kernel, causal, bias=False)
         self.conv2 = TimeConv(c_out, c_out, kernel, causal, bias=False)
         self.skip = TimeConv(c_in, c_out, kernel, causal, bias=False)
-        self.pool = nn.AvgPool3d(pool)
+        self.pool = tuple(pool)
 
     def forward(self, x:torch.Tensor) -> torch.Tensor: # `(batch, c_in, T, H, W)` → `(batch, c_out, T/pt, H/ph, W/pw)`
-        y = _lrelu(self.norm1(x))
-        return self.pool(self.skip(y)) + self.conv2(self.pool(_lrelu(self.norm2(self.conv1(y)))))
+        y = self.conv1.pad_time(_lrelu(self.norm1(x)))      # padded once for conv₁ and the skip (the same kernel size)
+        h = avg_pool(_lrelu(self.norm2(self.conv1.conv(y))), self.pool)
+        # pool(conv_s(y)) as one convolution of stride `pool` (`pooled_conv_kernel`): 30–67 % of the multiply-adds
+        skip = tF.conv3d(y, pooled_conv_kernel(self.skip.conv.weight, self.pool), stride=self.pool, padding=self.skip.conv.padding)
+        return skip + self.conv2(h)
 
 class ResNetDecoder(ECoGDecoder):
     "3D ResNet of §5.1: four residual blocks over (time, grid), a 16× time bottleneck, four ×2 upsamplers, the head."
@@ -427,10 +459,19 @@ class SwinDecoder(ECoGDecoder):
         self.out_norm = FrameNorm(c_dec) if self.strict else nn.GroupNorm(c_dec, c_dec)
         self.head = ParameterHead(c_dec, causality != 'noncausal')
 
+    def embed(self, grid:torch.Tensor, # `(batch, T, H, W)`, H and W even
+             ) -> torch.Tensor: # tokens `(batch, T/2, H/2, W/2, C)`
+        """The patch embedding, max-pool₂(conv₁ₓ₁ₓ₁(x)) with one input channel, computed on that one channel: w·x + b is
+        monotone in x, so its maximum over a 2×2×2 cell is w·max(x) + b where w ≥ 0 and w·min(x) + b where w < 0 (C× less work)."""
+        x = grid[:, None]
+        hi, lo = tF.max_pool3d(x, 2)[:, 0, ..., None], -tF.max_pool3d(-x, 2)[:, 0, ..., None]
+        w, b = self.patch_embed.weight.view(-1), self.patch_embed.bias
+        return torch.where(w >= 0, hi * w, lo * w) + b
+
     def core(self, hg_ecog:torch.Tensor) -> torch.Tensor:
         x = self.ecog_grid(hg_ecog if self.strict else hg_ecog[:, ECOG_LEAD_FRAMES:])   # [B, T, H, W]
         x = tF.pad(x, (0, self.pad_hw[1], 0, self.pad_hw[0]))
-        x = tF.max_pool3d(self.patch_embed(x[:, None]), 2).permute(0, 2, 3, 4, 1)       # tokens [B, T/2, H/2, W/2, C]
+        x = self.embed(x)                                                                # tokens [B, T/2, H/2, W/2, C]
         for i, blocks in enumerate(self.stages):
             for block in blocks: x = block(x)
             if i < len(self.merges): x = self.merges[i](x)

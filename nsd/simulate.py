@@ -190,7 +190,7 @@ def _frames(s:float) -> int: return int(round(s * FRAME_RATE))
 def make_timeline(bank:dict, # voice bank {word: [clips]}
                   words, # the words to use (keys of `bank`)
                   n_reps:int, # repetitions of each word per task
-                  tasks=TASKS, # task names (from nsd.data.TASKS)
+                  tasks=TASKS, # task names (from nsd.participant.TASKS)
                   gap_scale:float=1.0, # multiplies every delay and gap (floored at MIN_DELAY_S, MIN_GAP_S)
                   rng:np.random.Generator|None=None,
                  ) -> dict: # speech (128N,) float32, and per trial in time order: stim, start, end (frames), label, task, rep
@@ -254,7 +254,7 @@ def _unit(x, lo=None, hi=None):
     return np.clip((x - lo) / max(hi - lo, 1e-9), 0, 1)
 
 def speech_features(power:torch.Tensor, # (N, F) power spectrogram of the scaled audio
-                    labels:dict, # from nsd.data.praat_labels on the same audio
+                    labels:dict, # from nsd.features.praat_labels on the same audio
                     sex:str='F', # sets the f0 range
                    ) -> np.ndarray: # (N, len(FEATURE_NAMES)) float32 in [0, 1]
     "The speech features that drive the simulated electrodes, one row per frame."
@@ -586,7 +586,7 @@ def simulate_participant(out_dir, # folder for <name>.h5, <name>.yaml (and <name
     stored = (np.clip(np.round(audio.astype(np.float64) * 32768), -32768, 32767).astype(np.float16) / np.float16(32768) if compact
               else audio.astype(np.float32))
     scale = audio_scale_for(torch.from_numpy(stored.astype(np.float32)), F)
-    scaled = torch.from_numpy(stored.astype(np.float32)) * scale  # exactly what nsd.data.spectrogram computes
+    scaled = torch.from_numpy(stored.astype(np.float32)) * scale  # exactly what nsd.spectral.spectrogram computes
     power = stft_power(scaled, F)
     spec = power_to_ndb(power)
     labels = praat_labels(scaled.double(), sex=sex)

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import logging
 import math
 from dataclasses import dataclass
@@ -15,19 +17,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import AUDIO_SR, HOP, MAX_DB, N_BINS, NOISE_DB, NSDInputError, check_option
-from .spectral import bin_freqs_hz, power_to_ndb, stft_power
+from .spectral import bin_freqs_hz, istft, power_to_ndb, stft, stft_power
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'REFERENCE_WIDTH_TO_HALF_POWER', 'F0_RANGE_WIDE_HZ', 'N_FORMANTS', 'N_NOISE_FORMANTS', 'PARAM_RANGES',
            'LOGIT_CHANNELS', 'N_LOGITS', 'LOUDNESS_BIAS_INIT', 'MIN_BANDWIDTH_HZ', 'FILTER_SHAPES',
-           'BACKGROUND_EPS_RANGE', 'DUMMY_FORMANT_INIT', 'ParamRanges', 'param_ranges', 'SpeechParams',
-           'init_logit_bias', 'speech_params_from_logits', 'upsample_frames', 'harmonic_cycles', 'harmonic_count',
-           'harmonic_source', 'harmonic_power', 'SynthNoise', 'draw_noise', 'table_lerp', 'gaussian_filter',
-           'filter_profile', 'profile_half_power_width', 'learned_filter', 'formant_filters', 'learned_envelopes',
-           'formant_envelope', 'SynthConfig', 'check_same_config', 'mix_branches', 'to_ndb', 'harmonic_oscillator',
-           'filtered_noise', 'SpeechSynthesizer']
+           'BACKGROUND_EPS_RANGE', 'DUMMY_FORMANT_INIT', 'BACKGROUND_QUADRATURE_POINTS', 'ParamRanges', 'param_ranges',
+           'SpeechParams', 'init_logit_bias', 'speech_params_from_logits', 'upsample_frames', 'harmonic_cycles',
+           'harmonic_count', 'harmonic_source', 'harmonic_power', 'SynthNoise', 'draw_noise', 'white_noise_power',
+           'table_lerp', 'gaussian_filter', 'filter_profile', 'profile_half_power_width', 'learned_filter',
+           'formant_filters', 'learned_envelopes', 'formant_envelope', 'SynthConfig', 'check_same_config',
+           'mix_branches', 'to_ndb', 'harmonic_oscillator', 'filtered_noise', 'SpeechSynthesizer']
 
 # %% ../nbs/01_synthesizer.ipynb #346a4e60
 REFERENCE_WIDTH_TO_HALF_POWER = math.sqrt(2)  # the original's widths (at power gain 1/√2) → half-power widths (Gaussian)
@@ -284,6 +286,39 @@ def draw_noise(batch:int, # items
     source = (torch.rand(shape, generator=generator, device=device, dtype=dtype) * 2 - 1) * math.sqrt(3)
     return SynthNoise(source, torch.randn(shape, generator=generator, device=device, dtype=dtype))
 
+@functools.lru_cache(maxsize=32)
+def _white_noise_power64(n_samples:int, n_bins:int) -> torch.Tensor:
+    "`white_noise_power` in float64 on the CPU, made once per length and F."
+    n_fft, pad = 2 * n_bins - 1, n_bins - 1
+    n_frames = -(-n_samples // HOP)
+    w = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    # which sample each position of the padded signal reads: the STFT's own reflect padding, applied to the indices
+    reads = F.pad(torch.arange(n_samples, dtype=torch.float64)[None, None], (pad, pad), mode='reflect')[0, 0].long()
+    pos = torch.arange(reads.numel())
+    left, right = pos[:pad], pos[pad + n_samples:]
+    # pairs of positions that read the same sample: a padded position and the sample's own position, and (inputs
+    # shorter than a window) a left-padded and a right-padded position
+    l_, r_ = torch.nonzero(reads[left][:, None] == reads[right][None, :], as_tuple=True)
+    p1 = torch.cat([left, right, left[l_]])
+    p2 = torch.cat([reads[left] + pad, reads[right] + pad, right[r_]])
+    lo, hi = torch.minimum(p1, p2), torch.maximum(p1, p2)
+    a = lo[None] - torch.arange(n_frames)[:, None] * HOP                      # (time, pairs) window positions i < i'
+    b = a + (hi - lo)[None]
+    inside = (a >= 0) & (b < n_fft)
+    wprod = torch.where(inside, w[a.clamp(0, n_fft - 1)] * w[b.clamp(0, n_fft - 1)], torch.zeros((), dtype=torch.float64))
+    lag_cos = torch.cos((2 * math.pi / n_fft) * (hi - lo).double()[:, None] * torch.arange(n_bins, dtype=torch.float64))
+    return w.square().sum() + 2 * (wprod @ lag_cos)                          # (time, F)
+
+def white_noise_power(n_samples:int, # length of the noise, samples
+                      n_bins:int, # F
+                      dtype=torch.float32, device=None,
+                     ) -> torch.Tensor: # `(time, F)`, time = ceil(n_samples / 128)
+    "E|STFT(s)|² of white noise s of unit variance and mean 0, exactly, the STFT's reflect padding included."
+    if n_samples <= n_bins - 1:
+        raise NSDInputError(f'needs more than {n_bins - 1} samples for F = {n_bins}, got {n_samples}', key='n_samples')
+    return _white_noise_power64(int(n_samples), int(n_bins)).to(device=device, dtype=dtype, copy=True)  # never the cached tensor
+
+
 # %% ../nbs/01_synthesizer.ipynb #4beda703
 MIN_BANDWIDTH_HZ = 1.0  # bandwidths are clamped to at least this, to keep the filters finite
 
@@ -454,7 +489,7 @@ FILTER_SHAPES = ('gaussian', 'learned')
 @dataclass(frozen=True)
 class SynthConfig:
     "Everything that decides what the synthesizer computes; a2a and e2a must share it."
-    sex: str = 'F'  # 'F' or 'M': the participant's sex (range table, default F)
+    sex: str|None = 'F'  # 'F' or 'M': the participant's sex (range table); None: not yet known (a stage fills it from the participant)
     n_bins: int|None = None  # F: spectrogram bins; None: 256 for 'F', 512 for 'M'
     n_harmonics: int = 40  # most harmonics of f0 in the voiced source
     harmonic_cutoff_hz: float = 7800.0  # harmonics at or above this frequency are dropped
@@ -466,12 +501,13 @@ class SynthConfig:
     background_hidden: int = 128  # width of the two hidden layers of the sample-wise background net
     background_table_size: int = 4097  # evaluate the background net on this many grid points of ε ∈ [−8, 8] and
                                        # interpolate (fast); 0: run the net on every sample (exact, slow)
-    eval_seed: int = 0  # seed of the noise in eval mode when no generator is given
+    eval_seed: int = 0  # eval mode, waveform only: mixed into the hash of each item's parameters that seeds its noise
+                       # (the eval spectrogram uses the expected noise power and needs no seed)
 
     def __post_init__(self):
-        check_option('sex', self.sex, tuple(N_BINS))
-        if self.n_bins is None: object.__setattr__(self, 'n_bins', N_BINS[self.sex])
-        _check_int('n_bins', self.n_bins, 2)
+        if self.sex is not None: check_option('sex', self.sex, tuple(N_BINS))
+        if self.n_bins is None and self.sex is not None: object.__setattr__(self, 'n_bins', N_BINS[self.sex])
+        if self.n_bins is not None: _check_int('n_bins', self.n_bins, 2)
         _check_int('n_harmonics', self.n_harmonics, 1)
         if not (isinstance(self.harmonic_cutoff_hz, (int, float)) and 0 < self.harmonic_cutoff_hz <= AUDIO_SR / 2):
             raise NSDInputError(f'must be in (0, {AUDIO_SR // 2}] Hz, got {self.harmonic_cutoff_hz!r}', key='harmonic_cutoff_hz')
@@ -546,26 +582,29 @@ def harmonic_oscillator(f0_hz:torch.Tensor, # `(batch, time)` Hz
     audible = upsample_frames(f0_hz)[..., None] * m < cutoff_hz
     return math.sqrt(2) * (upsample_frames(harmonic_amps) * audible * torch.sin(2 * math.pi * phase)).sum(-1)
 
-def _stft_complex(wave, n_bins):
-    "The complex STFT behind `nsd.data.stft_power` (same window, hop, padding): `(batch, F, time)`."
-    n_fft = 2 * n_bins - 1
-    win = torch.hann_window(n_fft, periodic=True, dtype=wave.dtype, device=wave.device)
-    return torch.stft(wave, n_fft, HOP, n_fft, win, center=True, pad_mode='reflect', return_complex=True), win
-
 def filtered_noise(noise:torch.Tensor, # `(batch, samples)` white noise
                    magnitude:torch.Tensor, # `(batch, time, F)` amplitude gain per frame and bin
                    n_bins:int, # F
                   ) -> torch.Tensor: # `(batch, samples)`
-    "Noise shaped in the STFT domain and brought back by overlap-add (torch.istft)."
-    X, win = _stft_complex(noise, n_bins)
-    return torch.istft(X * magnitude.transpose(1, 2), 2 * n_bins - 1, HOP, 2 * n_bins - 1, win, center=True,
-                       length=noise.shape[-1])
+    "Noise shaped in the STFT domain and brought back by overlap-add (`nsd.spectral.stft` and `istft`)."
+    return istft(stft(noise, n_bins) * magnitude, noise.shape[-1])
+
+BACKGROUND_QUADRATURE_POINTS = 4097  # grid of ε for the background's moments when the net runs without a table
+
+def _item_seed(params:SpeechParams, # one item, `(1, time[, n])`, float64 on the CPU
+               eval_seed:int) -> int:
+    "A 63-bit seed from `eval_seed` and the bytes of one item's parameters."
+    h = hashlib.blake2b(str(eval_seed).encode(), digest_size=8)
+    for name, v in params.as_dict().items():
+        h.update(name.encode()); h.update(v.contiguous().numpy().tobytes())
+    return int.from_bytes(h.digest(), 'little') >> 1
 
 class SpeechSynthesizer(nn.Module):
     "The differentiable formant synthesizer of §3: `SpeechParams` → power spectrogram `(batch, time, F)`."
     def __init__(self, config:SynthConfig=SynthConfig()):
         super().__init__()
         if not isinstance(config, SynthConfig): raise NSDInputError(f'must be a SynthConfig, got {type(config).__name__}', key='config')
+        if config.sex is None: raise NSDInputError("not set: a synthesizer needs the participant's sex ('F' or 'M')", key='sex')
         self.config, c = config, config
         n_shapes = N_NOISE_FORMANTS + int(c.dummy_formant)  # F1..F6 (shared by both branches), noise, dummy
         if c.filter_shape == 'learned': self.filter_weights = nn.Parameter(torch.ones(n_shapes, c.n_filter_samples))
@@ -636,12 +675,40 @@ class SpeechSynthesizer(nn.Module):
         gain = self.config.background_gain * F.softplus(self.background_amp)
         return gain * self.noise_spectrum * stft_power(self.background_source(eps), self.config.n_bins)
 
+    def background_moments(self, dtype=torch.float32, device=None) -> tuple:
+        "(mean, variance) of g_θ(ε) over ε ~ N(0, 1): quadrature on the table's grid with Gaussian weights (differentiable in θ)."
+        n = self.config.background_table_size or BACKGROUND_QUADRATURE_POINTS
+        r = BACKGROUND_EPS_RANGE
+        eps = torch.linspace(-r, r, n, device=device, dtype=dtype)
+        p = torch.exp(-0.5 * eps.square()); p = p / p.sum()
+        g = self.background_source(eps[None])[0]
+        mean = (p * g).sum()
+        return mean, (p * (g - mean).square()).sum()
+
+    def expected_background_power(self, n_frames:int, # T
+                                  dtype=torch.float32, device=None) -> torch.Tensor: # `(time, F)`
+        "E[Bg]: the background's power averaged over its noise input ε (what eval mode uses)."
+        if not self.has_noise_spectrum: self.background_power(None)  # raises the error that names the fix
+        c, n = self.config, n_frames * HOP
+        mean, var = self.background_moments(dtype, device)
+        dc = stft_power(torch.ones(n, dtype=dtype, device=device), c.n_bins)  # |STFT(1)|²: the mean's part
+        power = var * white_noise_power(n, c.n_bins, dtype, device) + mean.square() * dc
+        return c.background_gain * F.softplus(self.background_amp).to(dtype) * self.noise_spectrum.to(dtype) * power
+
     # -- noise
+    def _expected(self, generator, noise) -> bool:
+        "Eval mode with neither a generator nor explicit noise: use the noise's expected power."
+        return not self.training and generator is None and noise is None
+
     def _noise(self, params, generator, noise):
         B, T = params.f0_hz.shape
         if noise is None:
-            if generator is None and not self.training:
-                generator = torch.Generator(device=params.device).manual_seed(self.config.eval_seed)
+            if self._expected(generator, noise):  # the waveform in eval mode: each item's own seed, noise drawn on the CPU
+                host = params.detach().to('cpu', torch.float64)
+                drawn = [draw_noise(1, T, torch.Generator().manual_seed(_item_seed(host[i], self.config.eval_seed)))
+                         for i in range(B)]
+                return SynthNoise(*(torch.cat([getattr(d, k) for d in drawn]).to(params.device, params.dtype)
+                                    for k in ('source', 'background')))
             return draw_noise(B, T, generator, params.device, params.dtype)
         for name in ('source', 'background'):
             v = getattr(noise, name)
@@ -659,25 +726,31 @@ class SpeechSynthesizer(nn.Module):
                  background:bool=True) -> dict:
         "The parts of the output: 'harmonic', 'noise', 'background' powers and the two envelopes, each `(batch, time, F)`."
         self._check(params)
-        c, noise = self.config, self._noise(params, generator, noise)
+        c, expected = self.config, self._expected(generator, noise)
         E_h, E_n = self.envelopes(params, self.freqs_hz)
         H = harmonic_power(params.f0_hz, c.n_bins, c.n_harmonics, c.harmonic_cutoff_hz)
-        N = stft_power(noise.source, c.n_bins)
+        if expected:  # eval mode: the noise's expected power, a function of the item's own parameters only
+            N = white_noise_power(params.n_frames * HOP, c.n_bins, H.dtype, H.device)  # (T, F): the same for every item
+        else:
+            noise = self._noise(params, generator, noise)
+            N = stft_power(noise.source, c.n_bins)
         harmonic, unvoiced = mix_branches(params.loudness, params.voicing, H, E_h, N, E_n)
-        bg = self.background_power(noise.background) if background and c.background_noise else torch.zeros_like(harmonic)
+        if not (background and c.background_noise): bg = torch.zeros_like(harmonic)
+        elif expected: bg = self.expected_background_power(params.n_frames, H.dtype, H.device).expand_as(harmonic)
+        else: bg = self.background_power(noise.background)
         return dict(harmonic=harmonic, noise=unvoiced, background=bg, harmonic_envelope=E_h, noise_envelope=E_n)
 
     def forward(self, params:SpeechParams, # the speech parameters, `(batch, time[, n])`
-                generator:torch.Generator|None=None, # noise generator; None: global RNG (train) or fixed seed (eval)
+                generator:torch.Generator|None=None, # noise generator; None: torch's global one in train mode, the expected noise power in eval mode
                 noise:SynthNoise|None=None, # explicit noise instead of drawing it
                 background:bool=True, # add the background noise (if the config has it)
                ) -> torch.Tensor: # power spectrogram `(batch, time, F)`
-        "S = L·α_h·H·E_h + L·α_n·N·E_n + Bg."
+        "S = L·α_h·H·E_h + L·α_n·N·E_n + Bg; in eval mode without generator or noise, its expectation over the noise."
         b = self.branches(params, generator, noise, background)
         return b['harmonic'] + b['noise'] + b['background']
 
     def synthesize_waveform(self, params:SpeechParams, # the speech parameters
-                            generator:torch.Generator|None=None, # as in `forward`
+                            generator:torch.Generator|None=None, # None: the global RNG (train), each item's own seed (eval)
                             noise:SynthNoise|None=None, # as in `forward`
                             background:bool=False, # add the background noise (the original's audio had none)
                            ) -> torch.Tensor: # audio `(batch, time·128)` at 16 kHz

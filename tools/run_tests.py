@@ -43,7 +43,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--jobs', type=int, default=2, help='notebooks run at once')
     ap.add_argument('--flags', default='', help='extra tst_flags to run, e.g. "slow"')
-    ap.add_argument('--timeout', type=int, default=900, help='seconds allowed per notebook')
+    ap.add_argument('--timeout', type=int, default=1500, help='seconds allowed per notebook (the a2a training chapter takes 5-8 min on 2 busy cores)')
     ap.add_argument('paths', nargs='*', help='notebooks to run (default: all under nbs/)')
     a = ap.parse_args()
     nbs = [Path(p).resolve() for p in a.paths] or notebooks(ROOT / 'nbs')

@@ -16,6 +16,9 @@ reported. The load average (`os.getloadavg`) is recorded with every row: on a sh
 slows the figures a lot; compare before/after at `--threads 1` then. `windows / CPU-s` divides by the process's CPU
 time (`time.process_time`, all threads) instead of the wall clock: at 1 thread it is what the step gets from a core when
 it runs, and moves much less with the load than the wall-clock figure.
+`--paired FILE` times, case by case, another decoders module (a copy of `nsd/decoders.py`, e.g. the code before a
+change) against the current one, with the same weights, in turns: one step of each, so that both see the same load;
+the second table gives current ÷ paired, which is what a before/after comparison on a shared machine can trust.
 `× original` divides the training windows/s by the original code's e2a ResNet step (batch 16) on the same kind of
 machine (`/work/shared/design/baselines.md`): 16.5 (LD) and 5.1 (HB) windows/s on the 2-core CPU, 144 and 126 on an H100.
 
@@ -23,8 +26,10 @@ machine (`/work/shared/design/baselines.md`): 16.5 (LD) and 5.1 (HB) windows/s o
     python benchmarks/e2a_speed.py --decoders resnet --grids LD --causality causal --batch 16 --threads 1
     python benchmarks/e2a_speed.py --device cuda --batch 16 64 256
     python benchmarks/e2a_speed.py --label after --threads 1 --write   # add a section to the results file
+    git show HEAD:nsd/decoders.py > /tmp/decoders_before.py
+    python benchmarks/e2a_speed.py --threads 1 --paired /tmp/decoders_before.py  # before/after in turns
 """
-import argparse, sys, time
+import argparse, importlib.util, sys, time
 from pathlib import Path
 
 import torch
@@ -70,6 +75,23 @@ def make_stage(participant:Path, run:Path, kind:str, causality:str, device:str, 
     return stage, opt
 
 
+def load_decoders_module(path):
+    "A decoders module read from a file (the code of `nsd.decoders` at another version), importable beside nsd's own."
+    spec = importlib.util.spec_from_file_location('nsd._decoders_paired', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def paired_decoder(module, stage):
+    "The decoder of `stage` built by another decoders module, with the same weights (its state dict must load as it is)."
+    d = stage.cfg.decoder
+    other = module.make_decoder(d.kind, d.n_electrodes, d.grid, d.causality, sex=stage.cfg.synth.sex, width=d.width,
+                                rotation=d.grid_rotation)
+    other.load_state_dict(stage.decoder.state_dict())
+    return other.to(stage.device)
+
+
 def original_speed(device:str, grid:str) -> float:
     "The original code's e2a ResNet windows/s on this kind of device (nan where it was not measured)."
     if device == 'cpu': return ORIGINAL['cpu'][grid]
@@ -77,42 +99,61 @@ def original_speed(device:str, grid:str) -> float:
     return float('nan')
 
 
-def time_train(stage, opt, batch:int, bf16:bool, repeats:int, warmup:int) -> dict:
-    "Median seconds of one e2a training step, windows/s, peak GPU memory, load before/after."
-    dev, sums = stage.device, {}
+def median(v): return sorted(v)[len(v) // 2]
+
+
+def time_train(stage, variants:list, batch:int, bf16:bool, repeats:int, warmup:int) -> list:
+    """Per variant `(decoder, optimiser)`: median seconds of one e2a training step, windows/s, peak GPU memory, load
+    before/after. Several variants run in turns (one step each, the order alternating) on the stage's data."""
+    dev = stage.device
+    sums = [{} for _ in variants]
+    def step(i):
+        stage.module['decoder'] = variants[i][0]
+        train_step(stage, variants[i][1], batch, dev, bf16, sums[i])
     stage.train_mode()
-    for _ in range(warmup): train_step(stage, opt, batch, dev, bf16, sums)
+    for _ in range(warmup):
+        for i in range(len(variants)): step(i)
     if dev.type == 'cuda': torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
-    load0, times, cpu = load(), [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        train_step(stage, opt, batch, dev, bf16, sums)
-        if dev.type == 'cuda': torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
-    if not all(torch.isfinite(v) for v in sums.values()): raise RuntimeError('non-finite loss in the benchmark')
-    s, c = sorted(times)[len(times) // 2], sorted(cpu)[len(cpu) // 2]
+    load0, times, cpu = load(), [[] for _ in variants], [[] for _ in variants]
+    for r in range(repeats):
+        for i in (range(len(variants)) if r % 2 == 0 else reversed(range(len(variants)))):
+            t0, c0 = time.perf_counter(), time.process_time()
+            step(i)
+            if dev.type == 'cuda': torch.cuda.synchronize()
+            times[i].append(time.perf_counter() - t0); cpu[i].append(time.process_time() - c0)
+    stage.module['decoder'] = variants[-1][0]
+    if not all(torch.isfinite(v) for s in sums for v in s.values()): raise RuntimeError('non-finite loss in the benchmark')
     mem = torch.cuda.max_memory_allocated() / 2**30 if dev.type == 'cuda' else float('nan')
-    return dict(ms=s * 1000, wps=batch / s, cpu_wps=batch / c, mem=mem, load=(load0, load()))
+    load1 = load()
+    return [dict(ms=median(t) * 1000, wps=batch / median(t), cpu_wps=batch / median(c), mem=mem, load=(load0, load1))
+            for t, c in zip(times, cpu)]
 
 
-def time_eval(stage, bf16:bool, repeats:int) -> dict:
-    "Median seconds of one eval-mode pass over the test windows (`predict_windows`), windows/s, load before/after."
+def time_eval(stage, decoders:list, bf16:bool, repeats:int) -> list:
+    """Per decoder: median seconds of one eval-mode pass over the test windows (`predict_windows`), windows/s, load
+    before/after; several decoders in turns, after one warm-up pass each."""
     dev = stage.device
     w = stage.bank.eval_windows(stage.test_trials)
     n = len(w['spec'])
-    stage.module.eval()
-    if dev.type == 'cuda': torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
-    load0, times, cpu = load(), [], []
-    for i in range(repeats + 1):  # the first pass is the warm-up
-        t0, c0 = time.perf_counter(), time.process_time()
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-            stage.predict_windows(w)
+    def run(i):
+        stage.module['decoder'] = decoders[i]
+        stage.module.eval()
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16): stage.predict_windows(w)
         if dev.type == 'cuda': torch.cuda.synchronize()
-        if i: times.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
-    s, c = sorted(times)[len(times) // 2], sorted(cpu)[len(cpu) // 2]
-    mem = torch.cuda.max_memory_allocated() / 2**30 if dev.type == 'cuda' else float('nan')
+    for i in range(len(decoders)): run(i)
+    if dev.type == 'cuda': torch.cuda.reset_peak_memory_stats()
+    load0, times, cpu = load(), [[] for _ in decoders], [[] for _ in decoders]
+    for r in range(repeats):
+        for i in (range(len(decoders)) if r % 2 == 0 else reversed(range(len(decoders)))):
+            t0, c0 = time.perf_counter(), time.process_time()
+            run(i)
+            times[i].append(time.perf_counter() - t0); cpu[i].append(time.process_time() - c0)
+    stage.module['decoder'] = decoders[-1]
     stage.train_mode()
-    return dict(ms=s * 1000, wps=n / s, cpu_wps=n / c, mem=mem, load=(load0, load()), n=n)
+    mem = torch.cuda.max_memory_allocated() / 2**30 if dev.type == 'cuda' else float('nan')
+    load1 = load()
+    return [dict(ms=median(t) * 1000, wps=n / median(t), cpu_wps=n / median(c), mem=mem, load=(load0, load1), n=n)
+            for t, c in zip(times, cpu)]
 
 
 def fmt_row(what, kind, grid, causality, device, bf16, batch, r, original=float('nan')):
@@ -135,6 +176,7 @@ def main():
     ap.add_argument('--warmup', type=int, default=2, help='untimed training steps first')
     ap.add_argument('--no-bf16', action='store_true', help='skip the bf16 autocast rows on CUDA')
     ap.add_argument('--no-eval', action='store_true', help='skip the evaluation rows')
+    ap.add_argument('--paired', default=None, help='a decoders module file (e.g. the code before a change) to time in turns with the current one')
     ap.add_argument('--cache', default=str(HERE / '.cache'), help='folder of the a2a runs the benchmark makes')
     ap.add_argument('--write', action='store_true', help=f'write the table to {RESULTS.relative_to(RESULTS.parents[2])}')
     ap.add_argument('--label', default='results', help='section title in the results file (a section of that title is replaced)')
@@ -150,6 +192,19 @@ def main():
              '| windows / CPU-s | peak GPU GiB | load |',
              '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     print('\n'.join(lines), flush=True)
+    paired = load_decoders_module(a.paired) if a.paired else None
+    pairs = ['', f'current ÷ paired ({a.paired}), in turns, same weights:', '',
+             '| what | decoder | grid | causality | device | precision | B | paired windows / s | current windows / s | × (wall) '
+             '| × (CPU time) | load |', '|---|---|---|---|---|---|---|---|---|---|---|---|']
+    def report(case:tuple, names:list, results:list, batch:int, original:float=float('nan')):
+        "Table rows of one case (`names` and `results` per variant, the current code last), and its current ÷ paired row."
+        for name, r in zip(names, results):
+            lines.append(fmt_row(name, *case, batch, r, original)); print(lines[-1], flush=True)
+        if len(results) == 2:
+            (q, r), (kind, grid, causality, device, bf16) = results, case
+            pairs.append(f"| {names[1]} | {kind} | {grid} | {causality} | {device} | {'bf16' if bf16 else 'fp32'} | {batch} "
+                         f"| {q['wps']:.1f} | {r['wps']:.1f} | {r['wps'] / q['wps']:.2f} | {r['cpu_wps'] / q['cpu_wps']:.2f} "
+                         f"| {r['load'][0]:.2f} → {r['load'][1]:.2f} |")
     participants = []
     for p in map(Path, a.participants):
         P = load_participant(p)
@@ -162,19 +217,24 @@ def main():
             for p, grid, run in participants:
                 for causality in a.causality:
                     for bf16 in ([False, True] if device.startswith('cuda') and not a.no_bf16 else [False]):
-                        stage = None
+                        case = (kind, grid, causality, device, bf16)
+                        stage, opt = make_stage(p, run, kind, causality, device, batches[0], bf16)
+                        variants, names = [(stage.decoder, opt)], ['train step']
+                        if paired is not None:  # the paired decoder and its own optimiser, first of each turn
+                            other = paired_decoder(paired, stage)
+                            stage.module['decoder'] = other
+                            variants.insert(0, (other, make_optimizer(stage.param_groups(), stage.cfg.train)))
+                            names.insert(0, 'train step (paired)')
                         for batch in batches:
-                            if stage is None: stage, opt = make_stage(p, run, kind, causality, device, batch, bf16)
-                            r = time_train(stage, opt, batch, bf16, a.repeats, a.warmup)
-                            lines.append(fmt_row('train step', kind, grid, causality, device, bf16, batch, r, original_speed(device, grid)))
-                            print(lines[-1], flush=True)
+                            report(case, names, time_train(stage, variants, batch, bf16, a.repeats, a.warmup), batch,
+                                   original_speed(device, grid))
                         if not a.no_eval:
-                            r = time_eval(stage, bf16, a.repeats)
-                            lines.append(fmt_row(f"eval ({r['n']} windows)", kind, grid, causality, device, bf16,
-                                                 stage.cfg.train.eval_batch_size, r))
-                            print(lines[-1], flush=True)
+                            res = time_eval(stage, [v[0] for v in variants], bf16, a.repeats)
+                            report(case, [n.replace('train step', f"eval ({res[0]['n']} windows)") for n in names], res,
+                                   stage.cfg.train.eval_batch_size)
                         stage.participant.close()
-                        del stage, opt
+                        del stage, opt, variants
+    if paired is not None: lines += pairs; print('\n'.join(pairs), flush=True)
     if a.write:
         if not RESULTS.exists(): RESULTS.parent.mkdir(parents=True, exist_ok=True); RESULTS.write_text(TITLE)
         write_section(RESULTS, a.label, (a.note + '\n\n' if a.note else '') + '\n'.join(lines))

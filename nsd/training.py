@@ -372,13 +372,16 @@ def trained_weights(checkpoint:dict, # from `load_checkpoint`
     sd.update(checkpoint.get('ema') or {})
     return sd
 
-def _append_log(out:Path, row:dict):
-    with open(out / 'log.jsonl', 'a') as f: f.write(json.dumps(row) + '\n')
-    path, new = out / 'log.csv', not (out / 'log.csv').exists()
-    with open(path, 'a', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=list(row), extrasaction='ignore')
-        if new: w.writeheader()
-        w.writerow(row)
+def _write_log(out:Path, rows:list[dict]):
+    "`log.jsonl` and `log.csv` rewritten from `rows` (each written, then renamed): the CSV has a column for every key of any row."
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    tmp = out / 'log.jsonl.tmp'
+    tmp.write_text(''.join(json.dumps(r) + '\n' for r in rows)); os.replace(tmp, out / 'log.jsonl')
+    tmp = out / 'log.csv.tmp'
+    with open(tmp, 'w', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=cols); w.writeheader()
+        w.writerows({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in r.items()} for r in rows)
+    os.replace(tmp, out / 'log.csv')
 
 def read_log(out_dir) -> list[dict]:
     "The per-epoch log of a run folder as a list of dicts (one per epoch)."
@@ -415,9 +418,9 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
         set_rng_state(ck['rng'], stage.generators)
         start = ck['epoch'] + 1
         log.info('resuming %s from epoch %d', out, start)
-    else:
-        for f in ('log.jsonl', 'log.csv'): (out / f).unlink(missing_ok=True)
-    (out / 'config.yaml').write_text(yaml.safe_dump(full_config, sort_keys=False))
+    rows = [r for r in read_log(out) if r.get('epoch', 0) <= start] if resuming else []  # rows past the checkpoint are redone
+    _write_log(out, rows)
+    tmp = out / 'config.yaml.tmp'; tmp.write_text(yaml.safe_dump(full_config, sort_keys=False)); os.replace(tmp, out / 'config.yaml')
     device = next(module.parameters()).device
     if device.type == 'cpu': tune_cpu_allocator()
     per_epoch = cfg.windows_per_epoch or stage.windows_per_epoch
@@ -460,7 +463,7 @@ def fit(stage, # provides module, generators, windows_per_epoch, train_batch, lo
             module.eval()
             with ema.applied() if ema is not None else contextlib.nullcontext():
                 row.update({f'test_{k}': v for k, v in stage.evaluate(epoch, out).items()})
-        _append_log(out, row)
+        rows.append(row); _write_log(out, rows)
         save_checkpoint(ckpt_path, module=module.state_dict(), optimizer=opt.state_dict(),
                         rng=rng_state(stage.generators), epoch=epoch, config=full_config,
                         **({'ema': ema.state_dict()} if ema is not None else {}))
@@ -565,9 +568,12 @@ class Stage:
              **self.extra_metrics(w, pred)}
         trials = w['trial'].cpu().numpy()
         labels = [self.participant.labels[t] for t in trials]
-        np.savez_compressed(Path(out) / 'test_outputs.npz', epoch=epoch + 1, trial=trials, label=np.array(labels),
-                            spec=spec.cpu().numpy(), on_stage=w['on_stage'].cpu().numpy(),
-                            **{k: v.cpu().numpy() for k, v in pred.items() if k != 'loss'})
+        tmp = Path(out) / 'test_outputs.npz.tmp'
+        with open(tmp, 'wb') as f:  # written, then renamed: a killed run never leaves a partial file
+            np.savez_compressed(f, epoch=epoch + 1, trial=trials, label=np.array(labels),
+                                spec=spec.cpu().numpy(), on_stage=w['on_stage'].cpu().numpy(),
+                                **{k: v.cpu().numpy() for k, v in pred.items() if k != 'loss'})
+        os.replace(tmp, Path(out) / 'test_outputs.npz')
         P = self.participant
         if not hasattr(self, '_sha256'): self._sha256 = file_sha256(P.path)
         per_trial = [{'trial': int(t), 'label': l, **{k: float(v[i]) for k, v in per.items()}} for i, (t, l) in enumerate(zip(trials, labels))]

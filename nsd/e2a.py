@@ -25,7 +25,7 @@ from .grids import grid_layout
 from .windows import TrialBank
 from .synthesizer import SpeechParams, SpeechSynthesizer, SynthConfig, to_ndb
 from .encoder import SpeechEncoder
-from .metrics import evaluate_wav_pair, griffin_lim, param_pcc, pcc_speech, spectrogram_pcc
+from .metrics import evaluate_wav_pair, griffin_lim, nanmean_r, param_pcc, pcc_speech, spectrogram_pcc
 from .losses import E2ALoss, e2a_loss
 from .decoders import CAUSALITIES, make_decoder
 from .baselines import CONTEXT_FRAMES, LinearBaseline, fit_linear_baseline
@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'DECODER_KINDS', 'E2A_EQUALIZED_LAYERS', 'DecoderConfig', 'E2AConfig', 'electrode_mask', 'E2AStage',
-           'write_predictions', 'write_audio', 'electrode_contributions', 'plot_contributions', 'train_e2a',
-           'load_e2a_run']
+           'write_predictions', 'write_audio', 'decoded_spectrogram', 'electrode_contributions', 'plot_contributions',
+           'train_e2a', 'load_e2a_run']
 
 # %% ../nbs/07_e2a.ipynb #7d4d8a2d
 DECODER_KINDS = ('resnet', 'lstm', 'swin', 'linear')  # the three networks of §5 and the ridge baseline
@@ -242,18 +242,35 @@ def write_audio(stage:E2AStage, # a trained stage
 
 
 @torch.no_grad()
+@torch.no_grad()
+def decoded_spectrogram(stage:E2AStage, # a trained stage
+                        ecog:torch.Tensor, # high gamma `(batch, 144, electrodes)`
+                       ) -> torch.Tensor: # the decoded ndB spectrogram `(batch, 128, F)`, eval mode, as `predict`'s 'rec'
+    "The decoded spectrogram alone: no guide parameters, no loss (what occlusion needs, many times over)."
+    if stage.cfg.decoder.kind == 'linear': return stage.linear.predict(ecog)
+    return to_ndb(stage.synthesizer(stage.decode(ecog)), clip_top=True)
+
 def electrode_contributions(stage:E2AStage, # a trained stage
+                            batch_windows:int=128, # windows per forward pass: several electrodes' occluded copies at once
                            ) -> dict: # per electrode: PCC drop when it is occluded, with the grid position
     """Occlusion on the test trials: each electrode's high-gamma set to 0 (its z-scored mean) in turn; its contribution is
-    the drop of the test PCC, PCC(all) − PCC(without it). Bad electrodes (already 0) contribute 0 by construction."""
+    the drop of the test PCC, PCC(all) − PCC(without it). Bad electrodes (already 0) contribute 0 by construction.
+    Evaluation is a function of each window alone, so the occluded copies of several electrodes share a forward pass."""
+    check_number('batch_windows', batch_windows, lo=1, integer=True)
     w = stage.bank.eval_windows(stage.test_trials)
     stage.module.eval()
-    full = spectrogram_pcc(w['spec'], stage.predict_windows(w)['rec'])
-    C = w['ecog'].shape[-1]
+    spec, ecog = w['spec'], w['ecog']
+    n, C = len(spec), ecog.shape[-1]
+    full = spectrogram_pcc(spec, torch.cat([decoded_spectrogram(stage, ecog[i:i + batch_windows]) for i in range(0, n, batch_windows)]))
+    per = max(1, batch_windows // n)  # electrodes per pass
     drop = []
-    for c in range(C):
-        ecog = w['ecog'].clone(); ecog[..., c] = 0
-        drop.append(full - spectrogram_pcc(w['spec'], stage.predict_windows({**w, 'ecog': ecog})['rec']))
+    for c0 in range(0, C, per):
+        cs = range(c0, min(C, c0 + per))
+        x = ecog[None].repeat(len(cs), 1, 1, 1)
+        for j, c in enumerate(cs): x[j, ..., c] = 0
+        rec = decoded_spectrogram(stage, x.flatten(0, 1))
+        r = spectrogram_pcc(spec.repeat(len(cs), 1, 1), rec, reduce='none').reshape(len(cs), n)
+        drop += [full - nanmean_r(r[j], 'trials') for j in range(len(cs))]
     layout = grid_layout(stage.cfg.decoder.grid, rotation=stage.cfg.decoder.grid_rotation)
     pos = {int(layout[r, k]): (int(r), int(k)) for r, k in zip(*np.nonzero(layout >= 0))}
     return {'pcc': full, 'grid': stage.cfg.decoder.grid, 'grid_shape': list(layout.shape), 'grid_rotation': stage.cfg.decoder.grid_rotation,

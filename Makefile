@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 JOBS   ?= 2
 STAMP  := $(VENV)/.nsd-installed
 
-.PHONY: install demo test sync-check clean-venv
+.PHONY: install demo test sync-check clean-venv docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ sync-check: install
 
 test: sync-check
 	$(BIN)/python tools/run_tests.py --jobs $(JOBS)
+
+# The book: every chapter (nbs/*.ipynb, in order) executed and rendered to HTML in _docs/, with _docs/index.html.
+docs: install
+	$(BIN)/python tools/make_docs.py --jobs $(JOBS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -15,7 +15,8 @@ from pathlib import Path
 __all__ = ['STAGES', 'STAGE_FLAGS', 'DEMO_PARTICIPANTS', 'DEMO_STEPS', 'DEMO_EPOCHS', 'DEMO_E2A_STEPS', 'DEMO_E2A_EPOCHS',
            'DEMO_DECODER_WIDTH', 'DEMO_DECODERS', 'DEMO_CAUSALITIES', 'DEMO_A2A_OVERRIDES', 'DEMO_E2A_OVERRIDES',
            'cmd_validate', 'cmd_simulate', 'cmd_evaluate', 'cmd_contamination', 'stage_class', 'load_stage_config',
-           'cmd_train', 'cmd_batch', 'cmd_status', 'demo_params', 'run_demo', 'cmd_demo', 'build_parser', 'main']
+           'cmd_train', 'cmd_batch', 'cmd_status', 'cmd_figures', 'demo_params', 'run_demo', 'cmd_demo', 'build_parser',
+           'main']
 
 # %% ../nbs/09_cli.ipynb #6f0fda50
 def _channels(s:str) -> list[int]:
@@ -116,6 +117,11 @@ def cmd_status(a):
     write_summary(a.out, rows)
     print(format_status(rows))
 
+def cmd_figures(a):
+    from nsd.figures import write_figures
+    index = write_figures(a.runs if len(a.runs) > 1 else a.runs[0], a.out, n_trials=a.trials, dpi=a.dpi)
+    print(f'figures: {index}')
+
 # %% ../nbs/09_cli.ipynb #33548080
 DEMO_PARTICIPANTS = ('SIM01', 'SIM02')  # the example participants the demo batch runs (LD female, HB male)
 DEMO_STEPS = 40       # a2a steps per demo epoch (batch 16)
@@ -165,12 +171,12 @@ def run_demo(out:Path, # output folder: the batch (OUT/<participant>/...), summa
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     t0, lines = time.time(), []
     files = [example_participant(n) for n in DEMO_PARTICIPANTS]
-    log('1/4 validating the example participants')
+    log('1/5 validating the example participants')
     for f in files: lines.append(summary_line(validate_participant(f)))
     cuda = device == 'cuda' or (device == 'auto' and torch.cuda.is_available())
     params = demo_params(epochs, steps, e2a_epochs, e2a_steps, decoder_width, 'cuda' if cuda else 'cpu')
     workers = 1 if cuda else min(len(files), max(1, os.cpu_count() or 1))
-    log(f"2/4 nsd batch over {', '.join(DEMO_PARTICIPANTS)}: a2a, then {', '.join(f'{d}-{c}' for d in DEMO_DECODERS for c in DEMO_CAUSALITIES)}"
+    log(f"2/5 nsd batch over {', '.join(DEMO_PARTICIPANTS)}: a2a, then {', '.join(f'{d}-{c}' for d in DEMO_DECODERS for c in DEMO_CAUSALITIES)}"
         f" ({'GPU' if cuda else f'{workers} CPU workers'}; progress below, details in {out}/<participant>/)")
     t1 = time.time()
     rows = run_batch(files, out, decoders=DEMO_DECODERS, causalities=DEMO_CAUSALITIES, gpus=[0] if cuda else None,
@@ -178,7 +184,7 @@ def run_demo(out:Path, # output folder: the batch (OUT/<participant>/...), summa
                      params=params, progress=True)
     t_batch = round(time.time() - t1, 1)
     done = [r for r in rows if r['status'] == 'done']
-    log('3/4 audio of the a2a test reconstructions (Griffin-Lim) and their scores')
+    log('3/5 audio of the a2a test reconstructions (Griffin-Lim) and their scores')
     first = out / DEMO_PARTICIPANTS[0]
     audio = None
     if (first / 'a2a' / 'test_outputs.npz').exists():
@@ -189,8 +195,14 @@ def run_demo(out:Path, # output folder: the batch (OUT/<participant>/...), summa
         for name, w in (('test_original_griffinlim.wav', wav_org), ('test_a2a_griffinlim.wav', wav_rec)):
             wavfile.write(out / name, 16000, (w / peak * 0.9 * 32767).astype(np.int16))
         audio = evaluate_wav_pair(out / 'test_original_griffinlim.wav', out / 'test_a2a_griffinlim.wav')
-    log('4/4 contamination analysis of SIM01_raw.h5')
-    cont = run_contamination(example_participant('SIM01').with_name('SIM01_raw.h5'), out / 'contamination')
+    log('4/5 contamination analysis of SIM01_raw.h5')
+    cont = run_contamination(example_participant('SIM01').with_name('SIM01_raw.h5'), out / 'SIM01' / 'contamination')
+    log(f'5/5 figures of the batch (nsd figures --runs {out} --out {out / "figures"})')
+    figures_index, figures_error = None, ''
+    if done:
+        from nsd.figures import write_figures
+        figures_index = write_figures(out, out / 'figures')
+    else: figures_error = 'no run finished'
     sections = []
     for name in DEMO_PARTICIPANTS:
         pdir, figs = out / name, []
@@ -259,7 +271,10 @@ Griffin-Lim audio (hop 128) of SIM01's original and reconstructed test spectrogr
 
 ## 5. Acoustic contamination (SIM01_raw.h5, audio leaked into channels 5, 20, 42)
 Criterion P = {cont['criterion_p']:.4g} -> {'contaminated' if cont['contaminated'] else 'not contaminated'} at alpha {cont['alpha']};
-top channels {summary['contamination']['top_channels']}. Figures in `contamination/`.
+top channels {summary['contamination']['top_channels']}. Figures in `SIM01/contamination/`.
+
+## 6. The paper's figures from this batch
+{f'[`figures/index.html`](figures/index.html): decoding performance against both baselines, example trials with the parameter tracks, parameter PCC, LD vs HB, contribution maps, contamination, training curves and the framework overview, each as PNG, SVG and interactive HTML (`nsd figures --runs {out} --out {out / "figures"}` makes them again).' if figures_index else f'not made: {figures_error}'}
 
 Total time: {summary['seconds']} s ({len(done)} of {len(rows)} runs finished).
 """)
@@ -398,6 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--poll-s', type=float, default=5.0, help='seconds between refreshes with --wait')
     s.add_argument('--timeout-s', type=float, default=None, help='give up waiting after this long')
     s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser('figures', help="the paper's figures from batch or run folders: PNG, SVG, interactive HTML and index.html")
+    s.add_argument('--runs', required=True, type=Path, nargs='+', metavar='OUT', help='batch folders (with summary.csv) and/or run folders (with metrics.json)')
+    s.add_argument('--out', required=True, type=Path, help='output folder for the figures and index.html')
+    s.add_argument('--trials', type=int, default=3, help='test trials per example-trials figure')
+    s.add_argument('--dpi', type=int, default=120, help='PNG resolution')
+    s.set_defaults(func=cmd_figures)
 
     s = sub.add_parser('demo', help='run the pipeline on the shipped example data and write a report')
     s.add_argument('--out', type=Path, default=Path('figures/demo'), help='output folder')

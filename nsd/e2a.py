@@ -28,7 +28,7 @@ from .encoder import SpeechEncoder
 from .metrics import evaluate_wav_pair, griffin_lim, nanmean_r, param_pcc, pcc_speech, spectrogram_pcc
 from .losses import E2ALoss, e2a_loss
 from .decoders import CAUSALITIES, make_decoder
-from .baselines import CONTEXT_FRAMES, LinearBaseline, fit_linear_baseline
+from .baselines import CONTEXT_FRAMES, LinearBaseline, fit_linear_baseline, shuffled_ecog
 from .training import (A2AStage, Stage, TrainConfig, config_diff, config_from_dict, config_to_dict, equalized_lr_groups, fit,
                           load_run, resolve_synth_config, run_checkpoint, save_checkpoint, trained_weights)
 
@@ -77,10 +77,14 @@ class E2AConfig:
     train_synthesizer: bool = False  # also train the synthesizer (the reference keeps it frozen, FIX_GEN)
     contributions: bool = True     # after training: electrode occlusion on the test trials (contributions.json)
     audio: bool = True             # after training: decoded test audio (WAV) and STOI / STOI+
+    shuffled_ecog: bool = False    # chance control: every training window gets another window's ECoG, rotated in time
+                                   # (`nsd.baselines.shuffled_ecog`); evaluation stays on the true test ECoG
 
     def __post_init__(self):
         if not isinstance(self.a2a, str): raise NSDInputError(f'must be a path, got {self.a2a!r}', key='a2a')
-        for k in ('train_synthesizer', 'contributions', 'audio'): check_bool(k, getattr(self, k))
+        for k in ('train_synthesizer', 'contributions', 'audio', 'shuffled_ecog'): check_bool(k, getattr(self, k))
+        if self.shuffled_ecog and isinstance(self.decoder, DecoderConfig) and self.decoder.kind == 'linear':
+            raise NSDInputError('is for the trained decoders; the linear decoder is fitted in closed form on the true ECoG', key='shuffled_ecog')
 
 # %% ../nbs/07_e2a.ipynb #0ae42d52
 def electrode_mask(participant) -> torch.Tensor: # (C,) float: 1 for an electrode the decoder reads, 0 for a bad one
@@ -158,6 +162,12 @@ class E2AStage(Stage):
     def decode(self, ecog:torch.Tensor) -> SpeechParams:
         "Speech parameters of 128 frames from high-gamma `(batch, 144, electrodes)`, bad electrodes zeroed."
         return self.decoder(ecog * self.electrode_mask.to(ecog))
+
+    def train_batch(self, n:int) -> dict:
+        b = super().train_batch(n)
+        if self.cfg.shuffled_ecog:  # the chance control: the seed of each batch's shuffle comes from the sampling generator
+            b['ecog'] = shuffled_ecog(b['ecog'], seed=int(torch.randint(1 << 62, (1,), generator=self.generators['sample'])))
+        return b
 
     def loss(self, batch, epoch):
         with torch.no_grad(): ref = self.encoder(batch['spec'])       # the guide, encoder in eval mode (frozen)

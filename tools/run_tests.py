@@ -1,14 +1,19 @@
-"""Run every notebook under nbs/ as a test, one `nbdev_test` process per notebook.
+"""Run every notebook under nbs/ as a test, one `nbdev_test` process per notebook, then the browser check.
 
 `nbdev_test` alone prints only `Success.` and exits 0 when it finds nothing, so this runner
 lists the notebooks itself, runs each in its own process (no state shared between chapters),
-and ends with the line `N passed, N failed`. Exit status 1 if any notebook failed.
+and ends with the line `N passed, N failed, N skipped`. Exit status 1 if any test failed.
+The browser check (`tools/browser_check.py`: the explorer in JupyterLab and headless Chromium)
+runs with the notebooks when no path is given, or when its path is given; it is skipped, and
+counted as skipped, where Chromium cannot be installed or started.
 """
 import argparse, os, shutil, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+BROWSER_CHECK = ROOT / 'tools' / 'browser_check.py'
+SKIPPED = 3  # exit status of a check that could not run here
 
 
 def notebooks(nbs: Path):
@@ -26,17 +31,25 @@ def nbdev_test_command():
 
 
 def run_one(nb: Path, flags: str, timeout: int):
+    "Run one notebook (or the browser check): (path, 'PASS' | 'FAIL' | 'SKIP', seconds, output)."
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'),
                MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1', MPLBACKEND='Agg')
-    cmd = nbdev_test_command() + ['--path', str(nb), '--do_print']
-    if flags: cmd += ['--flags', flags]
+    browser = nb == BROWSER_CHECK
+    if browser:
+        env.pop('MPLBACKEND')  # the JupyterLab kernel keeps its own backend
+        cmd = [sys.executable, str(BROWSER_CHECK)]
+    else:
+        cmd = nbdev_test_command() + ['--path', str(nb), '--do_print']
+        if flags: cmd += ['--flags', flags]
     t0 = time.time()
     try:
         r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-        ok, out = r.returncode == 0 and 'Success' in r.stdout + r.stderr, r.stdout + r.stderr
+        out = r.stdout + r.stderr
+        ok = r.returncode == 0 and (browser or 'Success' in out)
+        state = 'PASS' if ok else 'SKIP' if browser and r.returncode == SKIPPED else 'FAIL'
     except subprocess.TimeoutExpired as e:
-        ok, out = False, f'timed out after {timeout} s\n{e.stdout or ""}{e.stderr or ""}'
-    return nb, ok, time.time() - t0, out
+        state, out = 'FAIL', f'timed out after {timeout} s\n{e.stdout or ""}{e.stderr or ""}'
+    return nb, state, time.time() - t0, out
 
 
 def main():
@@ -44,22 +57,25 @@ def main():
     ap.add_argument('--jobs', type=int, default=2, help='notebooks run at once')
     ap.add_argument('--flags', default='', help='extra tst_flags to run, e.g. "slow"')
     ap.add_argument('--timeout', type=int, default=1500, help='seconds allowed per notebook (the a2a training chapter takes 5-8 min on 2 busy cores)')
-    ap.add_argument('paths', nargs='*', help='notebooks to run (default: all under nbs/)')
+    ap.add_argument('--no-browser', action='store_true', help='leave out the browser check (tools/browser_check.py)')
+    ap.add_argument('paths', nargs='*', help='notebooks to run, or tools/browser_check.py (default: all under nbs/, then the browser check)')
     a = ap.parse_args()
     nbs = [Path(p).resolve() for p in a.paths] or notebooks(ROOT / 'nbs')
     if not nbs:
-        print('no notebooks found under nbs/'); print('0 passed, 1 failed'); return 1
-    passed = failed = 0
+        print('no notebooks found under nbs/'); print('0 passed, 1 failed, 0 skipped'); return 1
+    if not a.paths and not a.no_browser: nbs.append(BROWSER_CHECK)  # last: it reuses the example batch explore.ipynb makes
+    counts = {'PASS': 0, 'FAIL': 0, 'SKIP': 0}
     with ThreadPoolExecutor(a.jobs) as ex:
-        for nb, ok, dt, out in ex.map(lambda n: run_one(n, a.flags, a.timeout), nbs):
-            name = nb.relative_to(ROOT)
-            print(f'{"PASS" if ok else "FAIL"}  {name}  ({dt:.0f} s)', flush=True)
-            if ok: passed += 1
-            else:
-                failed += 1
-                print('\n'.join('    ' + l for l in out.strip().splitlines()[-60:]), flush=True)
-    print(f'{passed} passed, {failed} failed')
-    return 1 if failed else 0
+        for nb, state, dt, out in ex.map(lambda n: run_one(n, a.flags, a.timeout), nbs):
+            name = nb.relative_to(ROOT) if nb.is_relative_to(ROOT) else nb
+            counts[state] += 1
+            if state == 'SKIP':
+                print(f'SKIP  {name}  ({dt:.0f} s): {out.strip().splitlines()[-1] if out.strip() else "no reason given"}', flush=True)
+                continue
+            print(f'{state}  {name}  ({dt:.0f} s)', flush=True)
+            if state == 'FAIL': print('\n'.join('    ' + l for l in out.strip().splitlines()[-60:]), flush=True)
+    print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+    return 1 if counts['FAIL'] else 0
 
 
 if __name__ == '__main__':

@@ -125,10 +125,11 @@ def cmd_figures(a):
 # %% ../nbs/09_cli.ipynb #33548080
 DEMO_PARTICIPANTS = ('SIM01', 'SIM02')  # the example participants the demo batch runs (LD female, HB male)
 DEMO_STEPS = 40       # a2a steps per demo epoch (batch 16)
-DEMO_EPOCHS = 16      # a2a demo epochs: 640 steps, about where a2a passes the mean-spectrogram baseline (nbs/04_training)
+DEMO_EPOCHS = 8       # a2a demo epochs: 320 steps (the HB participant, 512 bins, trains at about 20 windows/s on one core)
 DEMO_E2A_STEPS = 25   # e2a steps per demo epoch (batch 16)
-DEMO_E2A_EPOCHS = 6   # e2a demo epochs per decoder: 150 steps
-DEMO_DECODER_WIDTH = 8  # the demo's decoders at half the original's width (16), so that they train in minutes on a CPU
+DEMO_E2A_EPOCHS = 4   # e2a demo epochs per decoder: 100 steps
+DEMO_DECODER_WIDTH = 4  # the demo's ResNet at a quarter of the original's width (16): the HB grid's 15×15 electrodes cost
+                        # about 2.5× the LD grid's, and the demo must stay under 10 minutes on 2 cores
 DEMO_DECODERS = ('resnet',)
 DEMO_CAUSALITIES = ('causal', 'noncausal')
 # What makes a short run count (each a named, documented option, never a silent change of the reference defaults):

@@ -125,9 +125,9 @@ def cmd_figures(a):
 # %% ../nbs/09_cli.ipynb #33548080
 DEMO_PARTICIPANTS = ('SIM01', 'SIM02')  # the example participants the demo batch runs (LD female, HB male)
 DEMO_STEPS = 40       # a2a steps per demo epoch (batch 16)
-DEMO_EPOCHS = 8       # a2a demo epochs: 320 steps (the HB participant, 512 bins, trains at about 20 windows/s on one core)
+DEMO_EPOCHS = 6       # a2a demo epochs: 240 steps (the HB participant, 512 bins, trains at about 18 windows/s on one core)
 DEMO_E2A_STEPS = 25   # e2a steps per demo epoch (batch 16)
-DEMO_E2A_EPOCHS = 4   # e2a demo epochs per decoder: 100 steps
+DEMO_E2A_EPOCHS = 3   # e2a demo epochs per decoder: 75 steps
 DEMO_DECODER_WIDTH = 4  # the demo's ResNet at a quarter of the original's width (16): the HB grid's 15×15 electrodes cost
                         # about 2.5× the LD grid's, and the demo must stay under 10 minutes on 2 cores
 DEMO_DECODERS = ('resnet',)
@@ -230,7 +230,7 @@ def run_demo(out:Path, # output folder: the batch (OUT/<participant>/...), summa
     table = '\n'.join(f"| {r['participant']} | {r['stage'] if r['stage'] == 'a2a' else r['decoder'] + '-' + r['causality']} | {r['status']} | "
                       f"{f(r['pcc'])} | {f(r['pcc_speech'])} | {f(r['pcc_mel'])} | {f(r['stoi'])} | {f(r['stoi_plus'])} | "
                       f"{f(r['baseline_mean_pcc'] if r['stage'] == 'e2a' else r['pcc_baseline_mean_spec'])} | {f(r['baseline_linear_pcc'])} | "
-                      f"{f(r['wall_time_s'])} | {r['error'] or ''} |" for r in rows)
+                      f"{r['wall_time_s'] if isinstance(r['wall_time_s'], str) else round(r['wall_time_s'])} | {r['error'] or ''} |" for r in rows)
     au = ('not made (SIM01 has no finished a2a run)' if audio is None else
           f"PCC {f(audio['pcc'])}, mel PCC {f(audio['pcc_mel'])}, STOI {f(audio['stoi'])}, STOI+ {f(audio['stoi_plus'])} over {audio['n_trials']} trials.")
     (out / 'report.md').write_text(f"""# nsd demo report

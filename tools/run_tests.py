@@ -7,7 +7,7 @@ The browser check (`tools/browser_check.py`: the explorer in JupyterLab and head
 runs with the notebooks when no path is given, or when its path is given; it is skipped, and
 counted as skipped, where Chromium cannot be installed or started.
 """
-import argparse, os, shutil, subprocess, sys, time
+import argparse, os, shutil, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,9 +31,12 @@ def nbdev_test_command():
 
 
 def run_one(nb: Path, flags: str, timeout: int):
-    "Run one notebook (or the browser check): (path, 'PASS' | 'FAIL' | 'SKIP', seconds, output)."
+    """Run one notebook (or the browser check): (path, 'PASS' | 'FAIL' | 'SKIP', seconds, output, skipped parts).
+    A notebook reports a part it had to skip (a service it could not get) by appending one line, the reason, to the
+    file named by `NSD_TEST_SKIPS`; each line counts as one skipped test."""
+    skips_file = Path(tempfile.mkstemp(prefix='nsd-skips-', suffix='.txt')[1])
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'),
-               MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1', MPLBACKEND='Agg')
+               MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1', MPLBACKEND='Agg', NSD_TEST_SKIPS=str(skips_file))
     browser = nb == BROWSER_CHECK
     if browser:
         env.pop('MPLBACKEND')  # the JupyterLab kernel keeps its own backend
@@ -49,7 +52,9 @@ def run_one(nb: Path, flags: str, timeout: int):
         state = 'PASS' if ok else 'SKIP' if browser and r.returncode == SKIPPED else 'FAIL'
     except subprocess.TimeoutExpired as e:
         state, out = 'FAIL', f'timed out after {timeout} s\n{e.stdout or ""}{e.stderr or ""}'
-    return nb, state, time.time() - t0, out
+    skips = [l for l in skips_file.read_text().splitlines() if l.strip()]
+    skips_file.unlink(missing_ok=True)
+    return nb, state, time.time() - t0, out, skips
 
 
 def main():
@@ -66,13 +71,15 @@ def main():
     if not a.paths and not a.no_browser: nbs.append(BROWSER_CHECK)  # last: it reuses the example batch explore.ipynb makes
     counts = {'PASS': 0, 'FAIL': 0, 'SKIP': 0}
     with ThreadPoolExecutor(a.jobs) as ex:
-        for nb, state, dt, out in ex.map(lambda n: run_one(n, a.flags, a.timeout), nbs):
+        for nb, state, dt, out, skips in ex.map(lambda n: run_one(n, a.flags, a.timeout), nbs):
             name = nb.relative_to(ROOT) if nb.is_relative_to(ROOT) else nb
             counts[state] += 1
             if state == 'SKIP':
                 print(f'SKIP  {name}  ({dt:.0f} s): {out.strip().splitlines()[-1] if out.strip() else "no reason given"}', flush=True)
                 continue
             print(f'{state}  {name}  ({dt:.0f} s)', flush=True)
+            for why in skips: print(f'SKIP  {name}: {why}', flush=True)
+            counts['SKIP'] += len(skips)
             if state == 'FAIL': print('\n'.join('    ' + l for l in out.strip().splitlines()[-60:]), flush=True)
     print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
     return 1 if counts['FAIL'] else 0

@@ -98,6 +98,20 @@ def header(threads:int, malloc_tuned:bool) -> str:
             f"glibc malloc {'tuned (tune_cpu_allocator)' if malloc_tuned else 'untuned'}")
 
 
+def add_report_args(ap:argparse.ArgumentParser, results:Path):
+    "The options every speed benchmark shares: where the table goes (`--write`, `--label`, `--note`)."
+    ap.add_argument('--write', action='store_true', help=f'write the table to {results.relative_to(results.parents[2])}')
+    ap.add_argument('--label', default='results', help='section title in the results file (a section of that title is replaced)')
+    ap.add_argument('--note', default='', help='a line written under the section title')
+
+
+def start(a) -> tuple:
+    "Threads set, devices chosen (cpu, and cuda where available, unless `--device`), malloc tuned for CPU runs: (devices, tuned)."
+    torch.set_num_threads(a.threads)
+    devices = a.device or (['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
+    return devices, 'cpu' in devices and tune_cpu_allocator()
+
+
 def write_section(path:Path, label:str, text:str):
     "Add (or replace) the section `## label` of the results file, keeping the others."
     old = path.read_text() if path.exists() else ('# a2a training speed (benchmarks/a2a_speed.py)\n\n'
@@ -123,13 +137,9 @@ def main():
     ap.add_argument('--warmup', type=int, default=2)
     ap.add_argument('--no-bf16', action='store_true', help='skip the bf16 autocast rows on CUDA')
     ap.add_argument('--no-synth', action='store_true', help='skip the synthesizer-alone rows')
-    ap.add_argument('--write', action='store_true', help=f'write the table to {RESULTS.relative_to(RESULTS.parents[2])}')
-    ap.add_argument('--label', default='results', help='section title in the results file (a section of that title is replaced)')
-    ap.add_argument('--note', default='', help='a line written under the section title')
+    add_report_args(ap, RESULTS)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    devices = a.device or (['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
-    tuned = 'cpu' in devices and tune_cpu_allocator()
+    devices, tuned = start(a)
     lines = [header(a.threads, tuned), '', f'median of {a.repeats} steps after {a.warmup} warm-up', '',
              '| what | participant | device | precision | B | ms / step | windows / s | peak GPU GiB | load |',
              '|---|---|---|---|---|---|---|---|---|']

@@ -37,10 +37,10 @@ import torch
 import nsd
 from nsd.e2a import DecoderConfig, E2AConfig, E2AStage
 from nsd.participant import load_participant
-from nsd.training import A2AConfig, TrainConfig, make_optimizer, train_a2a, tune_cpu_allocator
+from nsd.training import A2AConfig, TrainConfig, make_optimizer, train_a2a
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from a2a_speed import header, load, train_step, write_section  # noqa: E402  (the shared helpers of the stage-1 benchmark)
+from a2a_speed import add_report_args, header, load, start, train_step, write_section  # noqa: E402  (the shared helpers of the stage-1 benchmark)
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / 'example_data'
@@ -178,13 +178,9 @@ def main():
     ap.add_argument('--no-eval', action='store_true', help='skip the evaluation rows')
     ap.add_argument('--paired', default=None, help='a decoders module file (e.g. the code before a change) to time in turns with the current one')
     ap.add_argument('--cache', default=str(HERE / '.cache'), help='folder of the a2a runs the benchmark makes')
-    ap.add_argument('--write', action='store_true', help=f'write the table to {RESULTS.relative_to(RESULTS.parents[2])}')
-    ap.add_argument('--label', default='results', help='section title in the results file (a section of that title is replaced)')
-    ap.add_argument('--note', default='', help='a line written under the section title')
+    add_report_args(ap, RESULTS)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    devices = a.device or (['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
-    tuned = 'cpu' in devices and tune_cpu_allocator()
+    devices, tuned = start(a)
     lines = [header(a.threads, tuned) + f'; nsd from {Path(nsd.__file__).parent}', '',
              f'training: median of {a.repeats} steps after {a.warmup} warm-up; evaluation: median of {a.repeats} passes over '
              'the test windows after 1 warm-up (B = eval batch size)', '',

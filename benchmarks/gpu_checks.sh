@@ -10,6 +10,8 @@
 #   1. the test suite with the `cuda` cells (tools/run_tests.py --flags cuda);
 #   2. a2a training speed on the GPU: windows/s, step time, peak memory, fp32 and bf16, B = 16/64/256,
 #      and the synthesizer alone (benchmarks/a2a_speed.py --device cuda --write: into benchmarks/results/ there, and $OUT);
+#   2b. e2a training and evaluation speed per decoder x grid x causality, fp32 and bf16, B = 16/256
+#      (benchmarks/e2a_speed.py --device cuda --write);
 #   3. stage 1 at the reference's size: `nsd train a2a` on SIM01 with 128 × 322 windows per epoch
 #      (HB02's training trials, reference-framework §1.7) for up to 60 epochs; the log's per-epoch
 #      seconds say how long the 60 epochs take (measured epochs only); batch NSD_STAGE1_BATCH (256:
@@ -17,7 +19,7 @@
 #   4. a2a on real speech (benchmarks/a2a_real_speech.py --device cuda) when NSD_DATA holds the
 #      shared recordings, for the steps that fit the time left.
 # Everything goes under $OUT (default gpu_out/): gpu_checks.log, cuda_tests.txt, a2a_speed.md,
-# stage1_reference_size.json and .csv, a2a_real_speech.md.
+# e2a_speed.md, stage1_reference_size.json and .csv, a2a_real_speech.md.
 # NSD_CHECK_DEVICE=cpu runs the same phases on the CPU without the cuda cells (a dry run of this script).
 set -u
 BUDGET=${1:-540}
@@ -56,12 +58,19 @@ log "phase 1: tests with --flags cuda (limit $lim s)"
 timeout "$lim" "$PY" tools/run_tests.py $FLAGS --jobs 8 --timeout 400 2>&1 | tee "$OUT/cuda_tests.txt"
 
 # ---- 2. a2a speed on the GPU
-lim=$(( $(left) * 35 / 100 ))
+lim=$(( $(left) * 25 / 100 ))
 log "phase 2: a2a speed (limit $lim s)"
 WRITE=$([ "$DEV" = cpu ] || echo --write)   # a dry run leaves benchmarks/results/ alone
 timeout "$lim" "$PY" benchmarks/a2a_speed.py --device "$DEV" --batch 16 64 256 --repeats 5 --threads 8 $WRITE \
   --label "$DEV: $("$PY" -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")' 2>/dev/null)" \
   | tee "$OUT/a2a_speed.md"
+
+# ---- 2b. e2a speed on the GPU (issue 15: the 6 300 windows/s target, 50x the original's 144 on an H100)
+lim=$(( $(left) * 30 / 100 ))
+log "phase 2b: e2a speed (limit $lim s)"
+timeout "$lim" "$PY" benchmarks/e2a_speed.py --device "$DEV" --batch 16 256 --repeats 5 --threads 8 $WRITE \
+  --label "$DEV: $("$PY" -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")' 2>/dev/null)" \
+  | tee "$OUT/e2a_speed.md"
 
 # ---- 3. stage 1 at the reference's size
 lim=$(( $(left) * 55 / 100 ))

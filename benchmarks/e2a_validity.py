@@ -8,15 +8,15 @@ process with `--threads` torch threads, `--jobs` at a time, so a run folder is a
 log.csv, metrics.json, contributions, audio) and a stopped benchmark resumes where it was (nsd resumes a run folder).
 The table reads each run's `metrics.json` (the test trials: spectrogram PCC, word-frame PCC, mel PCC, STOI, STOI+,
 `baseline_mean_pcc`, `baseline_linear_pcc`) and its wall time, and is printed and, with `--write`, added to
-`benchmarks/results/validity.md` under `--label`.
+`benchmarks/results/e2a_validity.md` under `--label`.
 
 The e2a runs use the demo's loss and learning rate (`nsd.cli.DEMO_E2A_OVERRIDES`: no flooding, the plain α term,
 lr 0.005; why in benchmarks/RESULTS.md) unless `--set` says otherwise; the a2a run uses the demo's
 (`nsd.cli.DEMO_A2A_OVERRIDES`: lr 0.01, Praat pitch supervision). Sizes: `--width kind=N` (default: the original's).
 
-    python benchmarks/validity.py --out scratch/validity                          # everything, original sizes (hours on a CPU)
-    python benchmarks/validity.py --participants SIM01 --a2a-steps 2000 --steps 1200 --width resnet=8 --jobs 2 --threads 1
-    python benchmarks/validity.py --device cuda --a2a-steps 20000 --steps 20000 --jobs 4 --write --label "H200, 20k steps"
+    python benchmarks/e2a_validity.py --out scratch/validity                          # everything, original sizes (hours on a CPU)
+    python benchmarks/e2a_validity.py --participants SIM01 --a2a-steps 2000 --steps 1200 --width resnet=8 --jobs 2 --threads 1
+    python benchmarks/e2a_validity.py --device cuda --a2a-steps 20000 --steps 20000 --jobs 4 --write --label "H200, 20k steps"
 """
 import argparse, json, os, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +27,8 @@ from a2a_speed import add_report_args, write_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / 'example_data'
-RESULTS = HERE / 'results' / 'validity.md'
-TITLE = ('# Validity of stage 2 (benchmarks/validity.py)\n\n'
+RESULTS = HERE / 'results' / 'e2a_validity.md'
+TITLE = ('# Validity of stage 2 (benchmarks/e2a_validity.py)\n\n'
          'Test trials of each simulated participant; PCC = spectrogram PCC on the evaluation windows (onset − 32 … onset + 96), '
          'word = the PCC over the frames of the spoken word only, shuffled = the same decoder, budget and seed trained on '
          'time-shuffled ECoG (chance control), mean / linear = the two baselines on the same trials, word baseline = the same '
@@ -58,7 +58,7 @@ def plan(a) -> list[dict]:
         runs.append(a2a)
         for kind in a.decoders:
             for causality in a.causalities:
-                for shuffled in ((False, True) if causality in a.shuffled and kind != 'linear' else (False,)):
+                for shuffled in ((False, True) if causality in a.shuffled and kind in a.shuffled_decoders else (False,)):
                     if kind == 'linear' and causality not in ('causal', 'noncausal'): continue
                     name = f'{kind}-{causality}' + ('-shuffled' if shuffled else '')
                     epochs = max(1, a.steps // a.steps_per_epoch)
@@ -72,15 +72,22 @@ def plan(a) -> list[dict]:
     return runs
 
 
+def planned_epochs(r:dict) -> int: return int(next(s for s in r['sets'] if s.startswith('train.epochs=')).split('=')[1])
+
+
+def run_status(r:dict) -> str:
+    "'done' when the run's metrics.json is of its last epoch; else how far it got."
+    m = json.loads((r['dir'] / 'metrics.json').read_text()) if (r['dir'] / 'metrics.json').is_file() else {}
+    if not m: return 'not run'
+    return 'done' if m.get('epoch') == planned_epochs(r) else f"evaluated at epoch {m.get('epoch')} of {planned_epochs(r)}"
+
+
 def run_one(r:dict, threads:int, nsd_bin:str) -> dict:
     "One `nsd train` process; its output goes to RUN.log beside the run folder. Returns the run with its status."
-    if (r['dir'] / 'metrics.json').is_file() and (r['dir'] / 'log.csv').is_file() and r.get('skip_done', True):
-        done = json.loads((r['dir'] / 'metrics.json').read_text())
-        if done.get('epoch') == int(next(s for s in r['sets'] if s.startswith('train.epochs=')).split('=')[1]):
-            return {**r, 'status': 'done (earlier)', 'seconds': done.get('wall_time_s')}
+    if run_status(r) == 'done': return {**r, 'status': 'done (earlier)', 'seconds': None}
     cmd = [nsd_bin, 'train', r['args'][0], str(r['participant']), '--out', str(r['dir']), *r['args'][1:]]
     for s in r['sets']: cmd += ['--set', s]
-    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads)}
+    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads), 'PYTHONUNBUFFERED': '1'}
     r['dir'].parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     print(f'[{time.strftime("%H:%M:%S")}] start {r["name"]}', flush=True)
@@ -108,25 +115,35 @@ def run_all(runs:list, jobs:int, threads:int, nsd_bin:str) -> list:
 def _f(v, nd=3): return f'{v:.{nd}f}' if isinstance(v, (int, float)) and v == v else ''
 
 
+def curve(run_dir:Path) -> str:
+    "The test PCC of every evaluation in the run's log, in order (a fall at the end is overfitting)."
+    import csv
+    if not (run_dir / 'log.csv').is_file(): return ''
+    with open(run_dir / 'log.csv') as f: rows = list(csv.DictReader(f))
+    return ' / '.join(f"{float(r['test_pcc']):.2f}" for r in rows if r.get('test_pcc'))
+
+
 def table(results:list, a) -> str:
     "The markdown table: one row per participant × decoder × causality (the shuffled run as a column of its row)."
     by = {r['name']: r for r in results}
     rows = ['| participant | run | width | steps | PCC | word PCC | mel PCC | STOI | STOI+ | shuffled PCC | shuffled word PCC '
-            '| baseline: mean | baseline: linear | word baseline: mean | word baseline: linear | wall s |',
-            '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+            '| baseline: mean | baseline: linear | word baseline: mean | word baseline: linear | PCC at each evaluation | wall s |',
+            '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in results:
         if r['shuffled']: continue
         m = json.loads((r['dir'] / 'metrics.json').read_text()) if (r['dir'] / 'metrics.json').is_file() else {}
         s = by.get(r['name'] + '-shuffled')
         sm = json.loads((s['dir'] / 'metrics.json').read_text()) if s and (s['dir'] / 'metrics.json').is_file() else {}
         p, run = r['name'].split('/')
-        steps = a.a2a_steps if r['kind'] == 'a2a' else ('' if r['kind'] == 'linear' else a.steps)
+        per_epoch = 40 if r['kind'] == 'a2a' else a.steps_per_epoch
+        steps = '' if r['kind'] == 'linear' or not m else m['epoch'] * per_epoch
         width = a.width.get(r['kind'], 'original') if r['kind'] not in ('a2a', 'linear') else ''
         status = '' if r['status'].startswith('done') else f" ({r['status']})"
         rows.append(f"| {p} | {run}{status} | {width} | {steps} | {_f(m.get('pcc'))} | {_f(m.get('pcc_speech'))} | {_f(m.get('pcc_mel'))} "
                     f"| {_f(m.get('stoi'))} | {_f(m.get('stoi_plus'))} | {_f(sm.get('pcc'))} | {_f(sm.get('pcc_speech'))} "
                     f"| {_f(m.get('baseline_mean_pcc', m.get('pcc_baseline_mean_spec')))} | {_f(m.get('baseline_linear_pcc'))} "
-                    f"| {_f(m.get('baseline_mean_pcc_speech'))} | {_f(m.get('baseline_linear_pcc_speech'))} | {_f(m.get('wall_time_s'), 0)} |")
+                    f"| {_f(m.get('baseline_mean_pcc_speech'))} | {_f(m.get('baseline_linear_pcc_speech'))} | {curve(r['dir'])} "
+                    f"| {_f(m.get('wall_time_s'), 0)} |")
     return '\n'.join(rows)
 
 
@@ -137,6 +154,8 @@ def main():
     ap.add_argument('--causalities', nargs='+', default=['causal', 'noncausal'], choices=CAUSALITIES)
     ap.add_argument('--shuffled', nargs='*', default=['causal'], choices=CAUSALITIES,
                     help='causalities that also get a chance-control run (shuffled ECoG); none: no control runs')
+    ap.add_argument('--shuffled-decoders', nargs='*', default=['resnet', 'lstm', 'swin'], choices=DECODERS[:3],
+                    help='decoders that get the chance-control runs (default all three networks)')
     ap.add_argument('--a2a-steps', type=int, default=2000, help='a2a training steps (batch 16; epochs of 40 steps)')
     ap.add_argument('--steps', type=int, default=1200, help='e2a training steps per decoder (batch 16)')
     ap.add_argument('--steps-per-epoch', type=int, default=100, help='e2a steps per epoch')
@@ -147,6 +166,7 @@ def main():
     ap.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'auto'")
     ap.add_argument('--jobs', type=int, default=1, help='runs at a time')
     ap.add_argument('--threads', type=int, default=max(1, (os.cpu_count() or 1)), help='torch threads per run')
+    ap.add_argument('--table-only', action='store_true', help='run nothing: the table of the runs already in --out')
     ap.add_argument('--out', default=str(HERE.parent / 'scratch' / 'validity'), help='folder of the runs (OUT/<participant>/<run>)')
     add_report_args(ap, RESULTS)
     a = ap.parse_args()
@@ -155,7 +175,9 @@ def main():
     nsd_bin = str(Path(sys.executable).with_name('nsd'))
     runs = plan(a)
     t0 = time.time()
-    results = run_all(runs, a.jobs, a.threads, nsd_bin)
+    if a.table_only:
+        results = [{**r, 'status': run_status(r)} for r in runs]
+    else: results = run_all(runs, a.jobs, a.threads, nsd_bin)
     text = (f"{time.strftime('%Y-%m-%dT%H:%M')}, {time.time() - t0:.0f} s for this call; device {a.device}, {a.jobs} run(s) at a time, "
             f"{a.threads} thread(s) each; a2a {a.a2a_steps} steps, e2a {a.steps} steps per decoder (batch 16), seed {a.seed}; "
             f"e2a overrides: the demo's{', ' + ', '.join(a.set) if a.set else ''}; runs in {a.out}\n\n" + table(results, a))

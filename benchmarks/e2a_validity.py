@@ -178,8 +178,9 @@ def main():
     if a.table_only:
         results = [{**r, 'status': run_status(r)} for r in runs]
     else: results = run_all(runs, a.jobs, a.threads, nsd_bin)
-    text = (f"{time.strftime('%Y-%m-%dT%H:%M')}, {time.time() - t0:.0f} s for this call; device {a.device}, {a.jobs} run(s) at a time, "
-            f"{a.threads} thread(s) each; a2a {a.a2a_steps} steps, e2a {a.steps} steps per decoder (batch 16), seed {a.seed}; "
+    how = ('table of runs made earlier' if a.table_only else
+           f"{time.time() - t0:.0f} s for this call; device {a.device}, {a.jobs} run(s) at a time, {a.threads} thread(s) each")
+    text = (f"{time.strftime('%Y-%m-%dT%H:%M')}, {how}; a2a {a.a2a_steps} steps, e2a {a.steps} steps per decoder (batch 16), seed {a.seed}; "
             f"e2a overrides: the demo's{', ' + ', '.join(a.set) if a.set else ''}; runs in {a.out}\n\n" + table(results, a))
     if a.note: text = a.note + '\n\n' + text
     print(text, flush=True)

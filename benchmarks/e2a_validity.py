@@ -7,7 +7,7 @@ causality in `--shuffled`. Every run is the real command a user types (`nsd trai
 process with `--threads` torch threads, `--jobs` at a time, so a run folder is an ordinary nsd run (config.yaml,
 log.csv, metrics.json, contributions, audio) and a stopped benchmark resumes where it was (nsd resumes a run folder).
 The table reads each run's `metrics.json` (the test trials: spectrogram PCC, word-frame PCC, mel PCC, STOI, STOI+,
-`baseline_mean_pcc`, `baseline_linear_pcc`) and its wall time, and is printed and, with `--write`, added to
+both baselines on the PCC and on the word's frames), its test PCC at each evaluation (log.csv) and its wall time, and is printed and, with `--write`, added to
 `benchmarks/results/e2a_validity.md` under `--label`.
 
 The e2a runs use the demo's loss and learning rate (`nsd.cli.DEMO_E2A_OVERRIDES`: no flooding, the plain α term,
@@ -48,6 +48,7 @@ def plan(a) -> list[dict]:
     from nsd.cli import DEMO_A2A_OVERRIDES, DEMO_E2A_OVERRIDES
     strip = lambda ov, st: [o.split(':', 1)[1] for o in ov if o.startswith(st + ':')]
     common = [f'train.device={a.device}', 'train.progress=false', f'train.seed={a.seed}']
+    epochs = max(1, a.steps // a.steps_per_epoch)
     runs = []
     for p in a.participants:
         path = participant_path(p)
@@ -61,7 +62,6 @@ def plan(a) -> list[dict]:
                 for shuffled in ((False, True) if causality in a.shuffled and kind in a.shuffled_decoders else (False,)):
                     if kind == 'linear' and causality not in ('causal', 'noncausal'): continue
                     name = f'{kind}-{causality}' + ('-shuffled' if shuffled else '')
-                    epochs = max(1, a.steps // a.steps_per_epoch)
                     sets = [*strip(DEMO_E2A_OVERRIDES, 'e2a'), *common, f'train.epochs={epochs}',
                             f'train.windows_per_epoch={16 * a.steps_per_epoch}', f'train.eval_every={max(1, epochs // a.evals)}']
                     if kind in a.width: sets.append(f'decoder.width={a.width[kind]}')
@@ -75,9 +75,14 @@ def plan(a) -> list[dict]:
 def planned_epochs(r:dict) -> int: return int(next(s for s in r['sets'] if s.startswith('train.epochs=')).split('=')[1])
 
 
+def read_metrics(run_dir:Path) -> dict:
+    "A run's metrics.json, or {} where it has none yet."
+    return json.loads((run_dir / 'metrics.json').read_text()) if (run_dir / 'metrics.json').is_file() else {}
+
+
 def run_status(r:dict) -> str:
     "'done' when the run's metrics.json is of its last epoch; else how far it got."
-    m = json.loads((r['dir'] / 'metrics.json').read_text()) if (r['dir'] / 'metrics.json').is_file() else {}
+    m = read_metrics(r['dir'])
     if not m: return 'not run'
     return 'done' if m.get('epoch') == planned_epochs(r) else f"evaluated at epoch {m.get('epoch')} of {planned_epochs(r)}"
 
@@ -131,9 +136,8 @@ def table(results:list, a) -> str:
             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in results:
         if r['shuffled']: continue
-        m = json.loads((r['dir'] / 'metrics.json').read_text()) if (r['dir'] / 'metrics.json').is_file() else {}
-        s = by.get(r['name'] + '-shuffled')
-        sm = json.loads((s['dir'] / 'metrics.json').read_text()) if s and (s['dir'] / 'metrics.json').is_file() else {}
+        m, s = read_metrics(r['dir']), by.get(r['name'] + '-shuffled')
+        sm = read_metrics(s['dir']) if s else {}
         p, run = r['name'].split('/')
         per_epoch = 40 if r['kind'] == 'a2a' else a.steps_per_epoch
         steps = '' if r['kind'] == 'linear' or not m else m['epoch'] * per_epoch

@@ -202,11 +202,11 @@ class E2AStage(Stage):
         if names:  # per-parameter PCC against the a2a reference, on the frames of the spoken word
             m['param_pcc'] = param_pcc({n: pred[f'ref_{n}'] for n in names}, {n: pred[f'param_{n}'] for n in names}, mask=windows['on_stage'])
         lin = self.linear_baseline('causal' if self.cfg.decoder.causality in ('causal', 'legacy') else 'noncausal')
-        m['baseline_mean_pcc'] = spectrogram_pcc(windows['spec'], self.mean_spec.expand_as(windows['spec']))
-        lin_rec = lin.predict(windows['ecog'])
+        mean_rec, lin_rec = self.mean_spec.expand_as(windows['spec']), lin.predict(windows['ecog'])
+        m['baseline_mean_pcc'] = spectrogram_pcc(windows['spec'], mean_rec)
         m['baseline_linear_pcc'] = spectrogram_pcc(windows['spec'], lin_rec)
         # the same baselines scored as `pcc_speech` (the word's frames only), so that each PCC stands next to its own
-        m['baseline_mean_pcc_speech'] = pcc_speech(windows['spec'], self.mean_spec.expand_as(windows['spec']), windows['on_stage'])
+        m['baseline_mean_pcc_speech'] = pcc_speech(windows['spec'], mean_rec, windows['on_stage'])
         m['baseline_linear_pcc_speech'] = pcc_speech(windows['spec'], lin_rec, windows['on_stage'])
         m['baseline_linear_causality'] = lin.causality
         m['electrode_mask'] = self.electrode_mask.int().tolist()

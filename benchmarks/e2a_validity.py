@@ -120,6 +120,14 @@ def run_all(runs:list, jobs:int, threads:int, nsd_bin:str) -> list:
 def _f(v, nd=3): return f'{v:.{nd}f}' if isinstance(v, (int, float)) and v == v else ''
 
 
+def decoder_lr(run_dir:Path) -> str:
+    "The decoder's base learning rate, train.lr × decoder.lr_factor, from the run's config.yaml (runs made before the factor existed: × 1)."
+    import yaml
+    if not (run_dir / 'config.yaml').is_file(): return ''
+    c = yaml.safe_load((run_dir / 'config.yaml').read_text())
+    return f"{c['train']['lr'] * ((c.get('decoder') or {}).get('lr_factor') or 1):g}"
+
+
 def curve(run_dir:Path) -> str:
     "The test PCC of every evaluation in the run's log, in order (a fall at the end is overfitting)."
     import csv
@@ -132,8 +140,8 @@ def table(results:list, a) -> str:
     "The markdown table: one row per participant × decoder × causality (the shuffled run as a column of its row)."
     by = {r['name']: r for r in results}
     rows = ['| participant | run | width | steps | PCC | word PCC | mel PCC | STOI | STOI+ | shuffled PCC | shuffled word PCC '
-            '| baseline: mean | baseline: linear | word baseline: mean | word baseline: linear | PCC at each evaluation | wall s |',
-            '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+            '| baseline: mean | baseline: linear | word baseline: mean | word baseline: linear | PCC at each evaluation | decoder lr | wall s |',
+            '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in results:
         if r['shuffled']: continue
         m, s = read_metrics(r['dir']), by.get(r['name'] + '-shuffled')
@@ -147,6 +155,7 @@ def table(results:list, a) -> str:
                     f"| {_f(m.get('stoi'))} | {_f(m.get('stoi_plus'))} | {_f(sm.get('pcc'))} | {_f(sm.get('pcc_speech'))} "
                     f"| {_f(m.get('baseline_mean_pcc', m.get('pcc_baseline_mean_spec')))} | {_f(m.get('baseline_linear_pcc'))} "
                     f"| {_f(m.get('baseline_mean_pcc_speech'))} | {_f(m.get('baseline_linear_pcc_speech'))} | {curve(r['dir'])} "
+                    f"| {decoder_lr(r['dir']) if r['kind'] not in ('a2a', 'linear') else ''} "
                     f"| {_f(m.get('wall_time_s'), 0)} |")
     return '\n'.join(rows)
 

@@ -95,10 +95,12 @@ def main():
     add_report_args(ap, RESULTS)
     a = ap.parse_args()
     lines = ['| participant | ridge from | causal PCC | non-causal PCC |', '|---|---|---|---|']
+    stems = [Path(p).stem for p in a.participants]
     for p in a.participants:
         path = Path(p)
         if not path.is_file(): sys.exit(f'participants: expected a participant .h5 file, got {p!r} (no such file)')
-        lines += [f'| {path.stem} | {n} | {c:.3f} | {nc:.3f} |' for n, c, nc in participant_rows(path, a.snr_db, a.seed)]
+        name = path.stem if stems.count(path.stem) == 1 else p   # two files of one name: their paths
+        lines += [f'| {name} | {n} | {c:.3f} | {nc:.3f} |' for n, c, nc in participant_rows(path, a.snr_db, a.seed)]
     text = (a.note + '\n\n' if a.note else '') + time.strftime('%Y-%m-%dT%H:%M') + '\n\n' + '\n'.join(lines)
     print(text)
     if a.write:

@@ -580,7 +580,7 @@ class Stage:
         report = {'stage': self.name, 'epoch': epoch + 1, 'participant': str(P.path), 'participant_sha256': self._sha256,
                   'simulated': bool(P.meta.simulated), 'n_test_trials': int(len(trials)), 'seed': self.cfg.train.seed,
                   'device': str(self.device), 'code_version': code_version(), 'wall_time_s': round(time.time() - self.t_start, 1),
-                  **m, 'per_trial': per_trial}
+                  **m, 'per_trial': per_trial, 'config': config_to_dict(self.cfg)}  # the resolved configuration, as in config.yaml
         tmp = Path(out) / 'metrics.json.tmp'
         tmp.write_text(json.dumps(report, indent=2, allow_nan=True)); os.replace(tmp, Path(out) / 'metrics.json')
         return m
